@@ -1,0 +1,1 @@
+"""Analysis: the streaming pipeline, its stages, metrics and the case results schema."""

@@ -1,0 +1,1 @@
+"""Metric code: detection, tracking, phase, classification, segmentation (unit-tested on hand-made cases)."""

@@ -1,0 +1,220 @@
+"""One streaming pass per video: frames are decoded once and fed to every enabled stage.
+
+Decoding runs in a thread that fills a bounded queue of frame batches, so decoding overlaps
+inference and memory stays flat whatever the video length. Results are written into a temporary
+folder that replaces the output folder only when every stage has finished, so a failed run never
+leaves a half-written case.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from video import Frame, FrameReader, VideoInfo, probe
+
+CASE_SCHEMA_VERSION = 1
+
+
+@dataclass
+class Progress:
+    """What a long analysis reports: the stage, frames done out of the expected total, and ETA."""
+
+    stage: str
+    done: int
+    total: int
+    eta_s: float | None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class StageContext:
+    """What a stage sees at `finish`: the video, the output folder, and earlier stages' outputs."""
+
+    info: VideoInfo
+    out_dir: Path
+    sample_fps: float | None
+    resize: tuple[int, int] | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(width, height) of the analysed frames, which detections' pixels refer to."""
+        return self.resize or (self.info.width, self.info.height)
+
+    @property
+    def analysed_fps(self) -> float:
+        """Frames per second actually analysed (never more than the video has)."""
+        return min(self.sample_fps, self.info.fps) if self.sample_fps else self.info.fps
+
+    @property
+    def frame_interval_s(self) -> float:
+        """Seconds between analysed frames."""
+        return 1.0 / self.analysed_fps
+
+
+class Stage:
+    """A pipeline stage: settings in `__init__`, `__call__` per frame batch, `finish` at the end.
+
+    `finish` writes the stage's files into `ctx.out_dir`, puts in-memory results that later stages
+    need into `ctx.outputs[self.name]`, and returns a JSON-able summary for case.json.
+    """
+
+    name: str = "stage"
+    version: str = "1"
+
+    def reset(self) -> None:
+        """Forget everything seen so far (called before each video)."""
+
+    def start(self, ctx: StageContext) -> None:
+        """Called once per video after `reset`, before the first batch: read the video's info here."""
+
+    def __call__(self, frames: Sequence[Frame]) -> None:
+        """Consume one batch of decoded frames."""
+
+    def finish(self, ctx: StageContext) -> dict[str, Any]:
+        return {}
+
+
+class AnalysisError(RuntimeError):
+    """An analysis that could not complete; the message names the stage and the cause."""
+
+
+_END = object()
+
+
+def _decode_into(reader: FrameReader, q: "queue.Queue[Any]", batch_size: int, stop: threading.Event) -> None:
+    batch: list[Frame] = []
+    try:
+        for frame in reader:
+            if stop.is_set():
+                return
+            batch.append(frame)
+            if len(batch) == batch_size:
+                q.put(batch)
+                batch = []
+        if batch:
+            q.put(batch)
+        q.put(_END)
+    except BaseException as exc:  # forwarded to the consumer, which re-raises it
+        q.put(exc)
+
+
+def run_pipeline(
+    video_path: str | Path,
+    out_dir: str | Path,
+    stages: Sequence[Stage],
+    sample_fps: float | None = 1.0,
+    resize: tuple[int, int] | None = None,
+    batch_size: int = 8,
+    queue_batches: int = 4,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Decode `video_path` once, feed every stage, write `out_dir/case.json`; returns the case dict."""
+    video_path, out_dir = Path(video_path), Path(out_dir)
+    info = probe(video_path)
+    reader = FrameReader(video_path, sample_fps=sample_fps, resize=resize)
+    total = reader.expected_count()
+    tmp_dir = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    timings: dict[str, float] = {s.name: 0.0 for s in stages}
+    ctx = StageContext(info=info, out_dir=tmp_dir, sample_fps=sample_fps, resize=resize)
+    for stage in stages:
+        stage.reset()
+        stage.start(ctx)
+
+    q: "queue.Queue[Any]" = queue.Queue(maxsize=queue_batches)
+    stop = threading.Event()
+    decoder = threading.Thread(target=_decode_into, args=(reader, q, batch_size, stop), daemon=True)
+    started = time.perf_counter()
+    decoder.start()
+    done = 0
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            for stage in stages:
+                t0 = time.perf_counter()
+                stage(item)
+                timings[stage.name] += time.perf_counter() - t0
+            done += len(item)
+            if progress:
+                elapsed = time.perf_counter() - started
+                eta = elapsed / done * max(total - done, 0) if done else None
+                progress(Progress("frames", done, total, eta))
+        summaries: dict[str, Any] = {}
+        for stage in stages:
+            if progress:
+                progress(Progress(stage.name, done, total, None))
+            t0 = time.perf_counter()
+            try:
+                summaries[stage.name] = stage.finish(ctx)
+            except Exception as exc:
+                raise AnalysisError(f"stage {stage.name!r} failed: {exc}") from exc
+            timings[stage.name] += time.perf_counter() - t0
+    except BaseException:
+        stop.set()
+        for stage in stages:  # release what stages hold open (writers) before the folder goes
+            try:
+                stage.reset()
+            except Exception:
+                pass
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    finally:
+        stop.set()
+        while decoder.is_alive():  # unblock a decoder waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                decoder.join(timeout=0.05)
+
+    case = {
+        "schema_version": CASE_SCHEMA_VERSION,
+        "video": info.to_dict(),
+        "sampling": {"sample_fps": sample_fps, "frames_analysed": done, "resize": resize},
+        "decode": {"backend": reader.backend, "warnings": list(reader.warnings)},
+        "stages": {s.name: {"version": s.version, "seconds": round(timings[s.name], 3), "summary": summaries[s.name]} for s in stages},
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "versions": _versions(),
+    }
+    (tmp_dir / "case.json").write_text(json.dumps(case, indent=2, default=_json_default))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp_dir.rename(out_dir)
+    return case
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("surglens", "torch", "ultralytics", "decord", "av"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,35 @@
+"""Motion stage: trajectories and motion metrics from the tracks, split per phase when known."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from analysis.motion import motion_report
+from analysis.pipeline import Stage, StageContext
+from analysis.results import MOTION
+
+
+class MotionStage(Stage):
+    """Finish-only stage: reads the detection stage's table (and the phase segments if any)."""
+
+    name = "motion"
+    version = "1"
+
+    def __init__(self, point: str = "centre"):
+        self.point = point
+
+    def finish(self, ctx: StageContext) -> dict[str, Any]:
+        det = ctx.outputs.get("detection")
+        if det is None:
+            return {"skipped": "no detection stage"}
+        segments = (ctx.outputs.get("phase") or {}).get("segments")
+        report = motion_report(
+            det["table"], det["class_names"], ctx.frame_size, ctx.frame_interval_s, segments, self.point
+        )
+        (ctx.out_dir / MOTION).write_text(json.dumps(report))
+        ctx.outputs[self.name] = report
+        return {
+            "tracks": len(report["per_track"]),
+            "per_tool": {k: {m: v[m] for m in ("time_on_screen_s", "path_length_norm", "mean_speed_norm_s", "idle_fraction")}
+                         for k, v in report["per_tool"].items()},
+        }

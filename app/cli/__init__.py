@@ -1,0 +1,43 @@
+"""The `surglens` command line. Each area registers its subcommands from its own module."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules with a `register(subparsers)` function; each adds its subcommands.
+COMMAND_MODULES = (
+    "app.cli.video", "app.cli.detector", "app.cli.phase", "app.cli.diagnosis", "app.cli.library", "app.cli.serve",
+)
+
+
+class CLIError(Exception):
+    """A failure to report as one line on stderr with a non-zero exit code."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="surglens", description="Laparoscopic surgery video analysis.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `surglens` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("surglens: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, no traceback, for any expected failure
+        if isinstance(exc, (CLIError, ValueError, OSError, RuntimeError, KeyError)):
+            print(f"surglens {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

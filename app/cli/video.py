@@ -1,0 +1,82 @@
+"""`surglens probe VIDEO` and `surglens analyze VIDEO --out DIR`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from video import probe
+
+    print(json.dumps(probe(args.video).to_dict(), indent=2))
+    return 0
+
+
+def _sample_fps(value: str) -> float | None:
+    if value == "all":
+        return None
+    try:
+        fps = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sample-fps must be a number or 'all', got {value!r}") from None
+    if fps <= 0:
+        raise argparse.ArgumentTypeError(f"--sample-fps must be positive, got {value!r}")
+    return fps
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from analysis.analyze import AnalysisConfig, analyze_video
+    from analysis.pipeline import Progress
+    from video import probe
+
+    info = probe(args.video)  # fail fast, before any model loads, on a bad file
+    config = AnalysisConfig(
+        sample_fps=args.sample_fps, detect=not args.no_detect, track=not args.no_track, tracker=args.tracker,
+        phase=not args.no_phase, quality=not args.no_quality, annotate=not args.no_annotate,
+        detector_weights=args.detector, phase_weights=args.phase_model,
+    )
+    bar = tqdm(total=None, unit="frame", disable=args.quiet or not sys.stderr.isatty() and not args.progress, file=sys.stderr)
+
+    def progress(p: Progress) -> None:
+        if bar.total != p.total:
+            bar.total = p.total
+        bar.set_description(p.stage)
+        bar.n = p.done
+        bar.refresh()
+
+    try:
+        case = analyze_video(args.video, args.out, config, progress)
+    finally:
+        bar.close()
+    summary = {
+        "out": args.out,
+        "video": {k: info.to_dict()[k] for k in ("width", "height", "fps", "frame_count", "duration_s")},
+        "frames_analysed": case["sampling"]["frames_analysed"],
+        "stages": {k: v["seconds"] for k, v in case["stages"].items()},
+        "wall_seconds": case["wall_seconds"],
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def register(sub) -> None:
+    """Add the video subcommands."""
+    p = sub.add_parser("probe", help="print a video's properties as JSON")
+    p.add_argument("video")
+    p.set_defaults(func=_probe)
+
+    p = sub.add_parser("analyze", help="analyse a video into a case folder (case.json + tables + annotated video)")
+    p.add_argument("video")
+    p.add_argument("--out", required=True, help="output folder (replaced atomically when the analysis completes)")
+    p.add_argument("--sample-fps", type=_sample_fps, default=1.0, help="frames per second to analyse, or 'all' (default 1)")
+    p.add_argument("--tracker", default="bytetrack", help="bytetrack, botsort or a YAML path")
+    p.add_argument("--detector", default=None, help="detector model folder or .pt (default: shipped)")
+    p.add_argument("--phase-model", default=None, help="phase model folder (default: shipped)")
+    for stage in ("detect", "track", "phase", "quality", "annotate"):
+        p.add_argument(f"--no-{stage}", action="store_true", help=f"skip the {stage} stage")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--progress", action="store_true", help="progress bar even when stderr is not a terminal")
+    p.set_defaults(func=_analyze)

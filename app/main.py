@@ -1,0 +1,31 @@
+"""Streamlit entry point: a thin script that declares the pages (st.navigation) and runs one."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run app/main.py` puts app/ on sys.path, not the repository root.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.state import init_state  # noqa: E402
+
+st.set_page_config(page_title="SurgLens", page_icon=":material/visibility:", layout="wide")
+init_state()
+
+PAGES = Path(__file__).parent / "pages"
+page = st.navigation(
+    {
+        "Video": [
+            st.Page(PAGES / "library.py", title="Library", icon=":material/video_library:", default=True),
+            st.Page(PAGES / "case_review.py", title="Case review", icon=":material/movie:"),
+            st.Page(PAGES / "analytics.py", title="Analytics", icon=":material/monitoring:"),
+        ],
+        "Images": [st.Page(PAGES / "diagnosis.py", title="Diagnosis", icon=":material/radiology:")],
+        "System": [st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:")],
+    }
+)
+page.run()

@@ -1,0 +1,1 @@
+"""Models: detector, tracker, phase model, diagnosis models, datasets, training and evaluation."""

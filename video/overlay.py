@@ -1,0 +1,73 @@
+"""Drawing instrument boxes, names, track ids and fading trails on frames."""
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Sequence
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from models.detections import Detections
+
+
+def hex_to_rgb(colour: str) -> tuple[int, int, int]:
+    """'#1f77b4' -> (31, 119, 180)."""
+    c = colour.lstrip("#")
+    if len(c) != 6:
+        raise ValueError(f"not a #rrggbb colour: {colour!r}")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+class Annotator:
+    """Draws one frame's detections; remembers recent track positions to draw fading trails."""
+
+    def __init__(self, class_names: Sequence[str], colours: Sequence[str], trail_s: float = 4.0, thickness: int = 2):
+        if len(colours) < len(class_names):
+            raise ValueError(f"{len(class_names)} classes but only {len(colours)} colours")
+        self.class_names = list(class_names)
+        self.colours = [hex_to_rgb(c) for c in colours]
+        self.trail_s, self.thickness = trail_s, thickness
+        self._trails: dict[int, deque[tuple[float, int, int]]] = {}
+        self._track_class: dict[int, int] = {}
+
+    def reset(self) -> None:
+        self._trails.clear()
+        self._track_class.clear()
+
+    def __call__(self, rgb: np.ndarray, detections: "Detections", timestamp_s: float) -> np.ndarray:
+        """An annotated copy of an RGB frame."""
+        out = np.ascontiguousarray(rgb.copy())
+        scale = max(out.shape[0] / 480, 0.5)
+        for (x1, y1, x2, y2), cid, tid in zip(detections.xyxy, detections.class_id, detections.tracker_id):
+            if tid >= 0:
+                self._track_class[int(tid)] = int(cid)
+                trail = self._trails.setdefault(int(tid), deque())
+                trail.append((timestamp_s, int((x1 + x2) / 2), int((y1 + y2) / 2)))
+        for tid, trail in list(self._trails.items()):
+            while trail and timestamp_s - trail[0][0] > self.trail_s:
+                trail.popleft()
+            if not trail:
+                del self._trails[tid]
+                self._track_class.pop(tid, None)
+        overlay = out.copy()
+        for tid, trail in self._trails.items():
+            colour = self.colours[self._track_class[tid]]
+            pts = list(trail)
+            for (t0, xa, ya), (_, xb, yb) in zip(pts, pts[1:]):
+                fade = 1.0 - (timestamp_s - t0) / self.trail_s
+                c = tuple(int(v * fade + 255 * (1 - fade) * 0.3) for v in colour)
+                cv2.line(overlay, (xa, ya), (xb, yb), c, max(1, int(self.thickness * scale)), cv2.LINE_AA)
+        out = cv2.addWeighted(overlay, 0.8, out, 0.2, 0)
+        for (x1, y1, x2, y2), cid, tid, conf in zip(
+            detections.xyxy.astype(int), detections.class_id, detections.tracker_id, detections.confidence
+        ):
+            colour = self.colours[int(cid)]
+            cv2.rectangle(out, (x1, y1), (x2, y2), colour, max(1, int(self.thickness * scale)), cv2.LINE_AA)
+            label = f"{self.class_names[int(cid)]}" + (f" #{tid}" if tid >= 0 else "") + f" {conf:.2f}"
+            fs = 0.45 * scale
+            (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)
+            ty = max(y1, th + base + 2)
+            cv2.rectangle(out, (x1, ty - th - base - 2), (x1 + tw + 4, ty), colour, -1)
+            cv2.putText(out, label, (x1 + 2, ty - base), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1, cv2.LINE_AA)
+        return out
