@@ -24,12 +24,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     """Area under a precision-recall curve, COCO style: precision made monotone, sampled at 101 recalls."""
-    r = np.concatenate([[0.0], recall, [1.0]])
-    p = np.concatenate([[1.0], precision, [0.0]])
+    r = np.concatenate([recall, [np.inf]])  # sentinel: recalls never reached get precision 0
+    p = np.concatenate([precision, [0.0]])
     p = np.flip(np.maximum.accumulate(np.flip(p)))
     grid = np.linspace(0, 1, 101)
     idx = np.searchsorted(r, grid, side="left")
-    return float(np.mean(np.where(idx < len(p), p[np.minimum(idx, len(p) - 1)], 0.0)))
+    return float(np.mean(p[idx]))
 
 
 def _match(

@@ -7,7 +7,8 @@ from analysis.pipeline import Stage, StageContext
 from analysis.results import ANNOTATED
 from analysis.stages.detection import DetectionStage
 from models.taxonomy import load_taxonomy
-from video import Frame, VideoWriter
+from video import Frame
+from video.writer import VideoWriter
 from video.overlay import Annotator
 
 

@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+
+from analysis.pipeline import AnalysisError, Stage, run_pipeline
+from analysis.results import CASE_JSON, CaseResult, CaseResultError
+from video.writer import VideoWriter
+
+
+@pytest.fixture
+def clip(tmp_path):
+    """A 4 s, 10 fps, 64x48 H.264 clip whose frame brightness encodes its index."""
+    path = tmp_path / "clip.mp4"
+    with VideoWriter(path, fps=10, size=(64, 48)) as w:
+        for i in range(40):
+            w.write(np.full((48, 64, 3), i * 5, np.uint8))
+    return path
+
+
+class Recorder(Stage):
+    name = "recorder"
+
+    def __init__(self):
+        self.batches, self.started, self.resets = [], 0, 0
+
+    def reset(self):
+        self.resets += 1
+        self.batches = []
+
+    def start(self, ctx):
+        self.started += 1
+        self.fps = ctx.analysed_fps
+
+    def __call__(self, frames):
+        self.batches.append([(f.index, round(f.timestamp_s, 3), f.rgb.shape) for f in frames])
+
+    def finish(self, ctx):
+        (ctx.out_dir / "recorder.json").write_text(json.dumps(self.batches))
+        ctx.outputs[self.name] = len(self.batches)
+        return {"frames": sum(len(b) for b in self.batches)}
+
+
+class Consumer(Stage):
+    name = "consumer"
+
+    def finish(self, ctx):
+        return {"seen": ctx.outputs["recorder"]}
+
+
+class Exploding(Stage):
+    name = "exploding"
+
+    def finish(self, ctx):
+        raise ValueError("model file unreadable")
+
+
+def test_every_stage_sees_each_sampled_frame_once(clip, tmp_path):
+    rec = Recorder()
+    case = run_pipeline(clip, tmp_path / "case", [rec, Consumer()], sample_fps=2, batch_size=3)
+    frames = [f for b in rec.batches for f in b]
+    assert [f[1] for f in frames] == [i * 0.5 for i in range(8)]
+    assert [f[0] for f in frames] == [i * 5 for i in range(8)]
+    assert max(len(b) for b in rec.batches) == 3
+    assert rec.fps == 2 and rec.started == 1
+    assert case["stages"]["recorder"]["summary"] == {"frames": 8}
+    assert case["stages"]["consumer"]["summary"] == {"seen": 3}
+    assert case["video"]["fps"] == 10 and case["sampling"]["frames_analysed"] == 8
+    loaded = CaseResult.load(tmp_path / "case")
+    assert loaded.case["schema_version"] == 1 and loaded.has("recorder.json")
+
+
+def test_resize_and_all_frames(clip, tmp_path):
+    rec = Recorder()
+    run_pipeline(clip, tmp_path / "case", [rec], sample_fps=None, resize=(32, 24))
+    frames = [f for b in rec.batches for f in b]
+    assert len(frames) == 40 and frames[0][2] == (24, 32, 3)
+    assert rec.fps == 10
+
+
+def test_progress_reports_frames_and_stages(clip, tmp_path):
+    seen = []
+    run_pipeline(clip, tmp_path / "case", [Recorder()], sample_fps=1, progress=seen.append)
+    frames = [p for p in seen if p.stage == "frames"]
+    assert frames[-1].done == frames[-1].total == 4
+    assert seen[-1].stage == "recorder"
+
+
+def test_failed_stage_leaves_no_case_and_keeps_the_old_one(clip, tmp_path):
+    out = tmp_path / "case"
+    run_pipeline(clip, out, [Recorder()], sample_fps=1)
+    before = (out / CASE_JSON).read_text()
+    with pytest.raises(AnalysisError, match="stage 'exploding' failed: model file unreadable"):
+        run_pipeline(clip, out, [Recorder(), Exploding()], sample_fps=1)
+    assert (out / CASE_JSON).read_text() == before
+    assert not (tmp_path / "case.partial").exists()
+
+
+def test_bad_video_fails_before_any_stage_runs(tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    rec = Recorder()
+    with pytest.raises(ValueError, match="notes.mp4"):
+        run_pipeline(bad, tmp_path / "case", [rec])
+    assert rec.resets == 0 and not (tmp_path / "case").exists()
+
+
+def test_missing_case_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(CaseResultError, match="case.json missing"):
+        CaseResult.load(tmp_path)

@@ -1,0 +1,72 @@
+"""The shipped detector: loads offline, names come from metadata, finds instruments in real clips."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from models.registry import MODELS_DIR, ModelNotFoundError, resolve_model
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.skipif(not (MODELS_DIR / "detector").is_dir(), reason="no shipped detector weights in assets/models/detector")
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from models.detector import Detector
+
+    return Detector()
+
+
+def test_load_and_predict_open_no_socket():
+    """Loading ultralytics, the weights and predicting must not touch the network at all."""
+    script = textwrap.dedent(
+        """
+        import socket, numpy as np
+        def refuse(*a, **k):
+            raise AssertionError(f"network access attempted: {a[:2]}")
+        socket.socket.connect = refuse
+        socket.getaddrinfo = refuse
+        socket.create_connection = refuse
+        from models.detector import Detector
+        from models.tracker import Tracker
+        d = Detector()
+        dets = d([np.zeros((240, 320, 3), np.uint8)] * 2)
+        Tracker("botsort")(dets[0], np.zeros((240, 320, 3), np.uint8))
+        from ultralytics.utils import SETTINGS
+        assert SETTINGS["sync"] is False, SETTINGS["sync"]
+        print("ok")
+        """
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(REPO / "runs" / "test-home")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+
+
+def test_class_names_come_from_metadata(detector):
+    meta = json.loads((MODELS_DIR / "detector" / "metadata.json").read_text())
+    assert detector.class_names == meta["classes"]
+    assert detector.imgsz == meta["input_size"]
+
+
+def test_predict_returns_detections_and_features(detector):
+    rgb = np.random.default_rng(0).integers(0, 255, (324, 578, 3), dtype=np.uint8)
+    dets, feats = detector.predict([rgb, rgb], [3, 4])
+    assert len(dets) == 2 and feats.shape[0] == 2 and feats.ndim == 2
+    for d, i in zip(dets, (3, 4)):
+        assert (d.frame_index == i).all()
+        assert (d.xyxy[:, 2] <= 578 + 1).all()
+
+
+def test_user_weights_path_and_bad_path(tmp_path):
+    entry = resolve_model(MODELS_DIR / "detector" / "weights.pt")
+    assert entry.classes  # metadata beside a bare weights file is found
+    with pytest.raises(ModelNotFoundError, match="no model at 'nowhere.pt'"):
+        resolve_model("nowhere.pt")
+    (tmp_path / "a.pt").write_bytes(b"x")
+    (tmp_path / "b.pt").write_bytes(b"x")
+    with pytest.raises(ModelNotFoundError, match="exactly one weights file"):
+        resolve_model(tmp_path)
