@@ -1,6 +1,134 @@
-"""`surglens` subcommands of this area (filled in by its owner)."""
+"""`surglens worker` (the background analysis process) and `surglens library ...` admin commands."""
 from __future__ import annotations
+
+import argparse
+import json
+import signal
+
+
+def _settings(args: argparse.Namespace):
+    from library.config import Settings
+
+    return Settings.from_env(data_dir=args.data_dir, db_url=args.db_url)
+
+
+def _add_location(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="library folder (default: $SURGLENS_DATA_DIR or ./data)")
+    parser.add_argument("--db-url", help="SQLAlchemy URL (default: $SURGLENS_DB_URL or SQLite in the data folder)")
+
+
+def _positive(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value!r}")
+    return seconds
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from library.store import Library
+    from library.worker import Worker, setup_worker_logging
+
+    settings = _settings(args)
+    log_path = setup_worker_logging(settings)
+    with Library(settings) as library:
+        worker = Worker(library, poll_s=args.poll_seconds)
+        previous = signal.signal(signal.SIGTERM, lambda *_: worker.stop())  # finish cleanly: job back to queue
+        print(f"surglens worker {worker.worker_id}: library {settings.data_dir}, log {log_path}", flush=True)
+        try:
+            worker.run(once=args.once)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _case_line(case) -> dict:
+    return {"id": case.id, "title": case.title, "status": case.status, "error": case.error,
+            "duration_s": case.duration_s, "tags": list(case.tags), "phases": list(case.phases_present),
+            "tools": list(case.tools_present)}
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from library.store import Library
+
+    with Library(_settings(args)) as library:
+        for video in args.videos:
+            case, created = library.ingest(video)
+            print(json.dumps({**_case_line(case), "created": created}))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from library.store import Library
+
+    with Library(_settings(args)) as library:
+        cases = library.list_cases(text=args.text, tags=args.tag or (), statuses=args.status or (),
+                                   phases=args.phase or (), tools=args.tool or ())
+        for case in cases:
+            print(json.dumps(_case_line(case)))
+    return 0
+
+
+def _requeue(args: argparse.Namespace) -> int:
+    from library.store import Library
+
+    with Library(_settings(args)) as library:
+        print(json.dumps(_case_line(library.requeue(args.case_id))))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from library.export import export_case, export_collection, html_report
+    from library.store import Library
+
+    with Library(_settings(args)) as library:
+        if args.collection:
+            export_collection(library, args.id, args.out)
+        else:
+            export_case(library, args.id, args.out)
+            if args.html:
+                with open(args.html, "w", encoding="utf-8") as f:
+                    f.write(html_report(library, args.id))
+    print(args.out)
+    return 0
 
 
 def register(sub) -> None:
-    """Add this area's subcommands to the parser."""
+    """Add `worker` and `library` subcommands."""
+    worker = sub.add_parser("worker", help="run the background analysis worker (takes jobs from the library)")
+    worker.add_argument("--once", action="store_true", help="exit when the queue is empty instead of waiting")
+    worker.add_argument("--poll-seconds", type=_positive, default=2.0, help="wait between queue checks (default 2)")
+    _add_location(worker)
+    worker.set_defaults(func=_worker)
+
+    lib = sub.add_parser("library", help="case library administration")
+    lib_sub = lib.add_subparsers(dest="library_command", required=True)
+
+    ingest = lib_sub.add_parser("ingest", help="add videos to the library and queue their analysis")
+    ingest.add_argument("videos", nargs="+")
+    _add_location(ingest)
+    ingest.set_defaults(func=_ingest)
+
+    listing = lib_sub.add_parser("list", help="list cases as JSON lines")
+    listing.add_argument("--text")
+    listing.add_argument("--tag", action="append")
+    listing.add_argument("--status", action="append", choices=("queued", "running", "done", "failed"))
+    listing.add_argument("--phase", action="append")
+    listing.add_argument("--tool", action="append")
+    _add_location(listing)
+    listing.set_defaults(func=_list)
+
+    requeue = lib_sub.add_parser("requeue", help="analyse a case again")
+    requeue.add_argument("case_id", type=int)
+    _add_location(requeue)
+    requeue.set_defaults(func=_requeue)
+
+    export = lib_sub.add_parser("export", help="export a case (or --collection) as a zip")
+    export.add_argument("id", type=int, help="case id (collection id with --collection)")
+    export.add_argument("--out", required=True, help="zip file to write")
+    export.add_argument("--collection", action="store_true", help="the id is a collection's")
+    export.add_argument("--html", help="also write the case's HTML report here")
+    _add_location(export)
+    export.set_defaults(func=_export)

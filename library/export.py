@@ -1,0 +1,200 @@
+"""Exports of a case or a collection (zip) and a self-contained HTML report.
+
+A case zip holds, under one folder named after the case's pseudonymous title:
+`case.json` (without the source file's path, hash or container metadata), every Parquet table as
+`tables/<name>.csv`, the other result JSON files, the Cholec80-format phase file when present,
+the annotated video and clips, `teaching.json` (metadata, tags, comments and bookmarks) and
+`report.html`. A collection zip holds `collection.json` and one numbered folder per case, in the
+collection's order. Nothing in an export loads anything from the internet: the report inlines
+plotly.js (include_plotlyjs=True), never a CDN link.
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Sequence
+
+import pandas as pd
+
+from analysis.results import ANNOTATED, CASE_JSON, CLIPS_DIR, PHASE_CHOLEC80, CaseResult
+from library.errors import LibraryError
+from library.records import CaseRecord, CommentRecord
+from library.store import PROBE_FIELDS, Library
+
+# Chart builders plug in here: (case, results or None, comments) -> plotly figures for the report.
+FigureBuilder = Callable[[CaseRecord, CaseResult | None, list[CommentRecord]], Sequence[Any]]
+
+
+def slug(text: str, fallback: str = "case") -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or fallback
+
+
+def public_case_json(case: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """case.json for export: technical probe fields only, and no path into the library."""
+    out = dict(case)
+    video = out.get("video") or {}
+    out["video"] = {k: video[k] for k in PROBE_FIELDS if k in video}
+    return _scrub(out, str(data_dir))
+
+
+def _scrub(value: Any, data_dir: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(data_dir, "<library>")
+    if isinstance(value, dict):
+        return {k: _scrub(v, data_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, data_dir) for v in value]
+    return value
+
+
+def _teaching_json(library: Library, record: CaseRecord, comments: list[CommentRecord]) -> str:
+    return json.dumps({
+        "case": record.teaching_dict(),
+        "comments": [c.to_dict() for c in comments if c.kind == "comment"],
+        "bookmarks": [c.to_dict() for c in comments if c.kind == "bookmark"],
+        "collections": [c.name for c in library.collections_of_case(record.id)],
+    }, indent=2)
+
+
+def _write_case(zf: zipfile.ZipFile, library: Library, case_id: int, root: str, figures: FigureBuilder | None) -> None:
+    record = library.get_case(case_id)
+    comments = library.list_comments(case_id)
+    zf.writestr(f"{root}/teaching.json", _teaching_json(library, record, comments))
+    result = _results_or_none(library, record)
+    zf.writestr(f"{root}/report.html", _report(record, result, comments, figures))
+    if result is None:
+        return
+    folder = result.path
+    zf.writestr(f"{root}/{CASE_JSON}", json.dumps(public_case_json(result.case, library.settings.data_dir), indent=2))
+    for file in sorted(folder.iterdir()):
+        if file.suffix == ".parquet":
+            zf.writestr(f"{root}/tables/{file.stem}.csv", pd.read_parquet(file).to_csv(index=False))
+        elif file.suffix == ".json" and file.name != CASE_JSON:
+            zf.write(file, f"{root}/{file.name}")
+    if result.has(PHASE_CHOLEC80):
+        zf.write(folder / PHASE_CHOLEC80, f"{root}/{PHASE_CHOLEC80}")
+    videos = [folder / ANNOTATED] if result.has(ANNOTATED) else []
+    if (folder / CLIPS_DIR).is_dir():
+        videos += sorted(p for p in (folder / CLIPS_DIR).iterdir() if p.is_file())
+    for file in videos:  # already compressed: store, do not deflate again
+        zf.write(file, f"{root}/{file.relative_to(folder).as_posix()}", compress_type=zipfile.ZIP_STORED)
+
+
+def _results_or_none(library: Library, record: CaseRecord) -> CaseResult | None:
+    if record.status != "done":
+        return None
+    try:
+        return library.case_results(record.id)
+    except LibraryError:
+        return None
+
+
+def export_case(library: Library, case_id: int, dest: str | Path | BinaryIO, *,
+                figures: FigureBuilder | None = None) -> None:
+    """Write a case's zip to `dest` (a path or a binary file such as io.BytesIO)."""
+    record = library.get_case(case_id)
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        _write_case(zf, library, case_id, slug(record.title), figures)
+
+
+def export_collection(library: Library, collection_id: int, dest: str | Path | BinaryIO, *,
+                      figures: FigureBuilder | None = None) -> None:
+    """Write a collection's zip to `dest`: collection.json and one numbered folder per case, in order."""
+    collection = library.get_collection(collection_id)
+    cases = library.collection_cases(collection_id)
+    root = slug(collection.name, "collection")
+    width = max(2, len(str(len(cases))))
+    folders = [f"{i + 1:0{width}d}-{slug(c.title)}" for i, c in enumerate(cases)]
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{root}/collection.json", json.dumps({
+            "name": collection.name,
+            "description": collection.description,
+            "cases": [{"position": i + 1, "title": c.title, "folder": folder}
+                      for i, (c, folder) in enumerate(zip(cases, folders, strict=True))],
+        }, indent=2))
+        for case, folder in zip(cases, folders, strict=True):
+            _write_case(zf, library, case.id, f"{root}/{folder}", figures)
+
+
+def zip_bytes(write: Callable[[BinaryIO], None]) -> bytes:
+    """The bytes of an export, for a download button: `zip_bytes(lambda f: export_case(lib, 3, f))`."""
+    buffer = io.BytesIO()
+    write(buffer)
+    return buffer.getvalue()
+
+
+def html_report(library: Library, case_id: int, figures: FigureBuilder | None = None) -> str:
+    """A self-contained HTML report of a case: summary, phases, tools, motion, comments and charts."""
+    record = library.get_case(case_id)
+    comments = library.list_comments(case_id)
+    return _report(record, _results_or_none(library, record), comments, figures)
+
+
+def clock(seconds: float) -> str:
+    """m:ss (or h:mm:ss) of a time in the video."""
+    total = int(round(seconds))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    if not rows:
+        return "<p class='muted'>None.</p>"
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1100px;color:#222;
+padding:0 1rem}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}
+td,th{border:1px solid #ddd;padding:.3rem .6rem;text-align:left}
+th{background:#f4f4f4}.muted{color:#777}h1{margin-bottom:.2rem}
+"""
+
+
+def _report(record: CaseRecord, result: CaseResult | None, comments: list[CommentRecord],
+            figures: FigureBuilder | None) -> str:
+    e = html.escape
+    probe = record.probe
+    summary_rows = [
+        ("Status", record.status + (f" ({record.error})" if record.error else "")),
+        ("Duration", clock(record.duration_s) if record.duration_s is not None else "unknown"),
+        ("Video", f"{probe.get('width')}x{probe.get('height')}, {probe.get('fps')} fps, {probe.get('codec')}"),
+        ("Procedure", record.procedure or ""),
+        ("Operation date", record.operation_date.isoformat() if record.operation_date else ""),
+        ("Surgeon (pseudonym)", record.surgeon_id or ""),
+        ("Difficulty (1-5)", record.difficulty or ""),
+        ("Tags", ", ".join(record.tags)),
+        ("Notes", record.notes or ""),
+    ]
+    parts = [f"<h1>{e(record.title)}</h1><p class='muted'>SurgLens case report</p>",
+             "<h2>Summary</h2>", _table(("Field", "Value"), summary_rows),
+             "<h2>Phases</h2>",
+             _table(("Phase", "Duration"), [(k, clock(v)) for k, v in record.phase_seconds.items()]),
+             "<h2>Tools</h2>",
+             _table(("Tool", "Seconds on screen"), [(k, f"{v:g}") for k, v in record.tool_seconds.items()])]
+    stages = (result.case.get("stages") or {}) if result else {}
+    motion = ((stages.get("motion") or {}).get("summary") or {}).get("per_tool")
+    if motion:
+        metrics = ("time_on_screen_s", "path_length_norm", "mean_speed_norm_s", "idle_fraction")
+        parts += ["<h2>Motion per tool</h2>",
+                  _table(("Tool", *metrics), [(tool, *(v.get(m, "") for m in metrics)) for tool, v in motion.items()])]
+    parts += ["<h2>Comments and bookmarks</h2>",
+              _table(("Time", "Kind", "Author", "Text"),
+                     [(clock(c.timestamp_s), c.kind, c.author or "", c.text) for c in comments])]
+    charts = list(figures(record, result, comments)) if figures else []
+    if charts:
+        parts.append("<h2>Charts</h2>")
+        for i, fig in enumerate(charts):
+            # plotly.js is inlined once (first chart); never a CDN link, so the report works offline.
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False}))
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{e(record.title)}: SurgLens report</title><style>{_STYLE}</style></head><body>"
+            + "".join(parts) + "</body></html>")

@@ -1,0 +1,155 @@
+"""Library fixtures: a library in tmp_path with a fake probe, fake videos and a fake analysis.
+
+Set SURGLENS_TEST_DB_URL (e.g. postgresql+psycopg://user@/db?host=/tmp) to run every library test
+a second time against that database (its tables are dropped before and after each test).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.results import (
+    ANNOTATED,
+    CLIPS_DIR,
+    DETECTIONS,
+    MOTION,
+    PHASE_CHOLEC80,
+    PHASE_SEGMENTS,
+    TOOL_PRESENCE,
+)
+from library import Library, Settings
+from library.db import Base, make_engine
+
+FAKE_MAGIC = b"\x00\x00\x00\x18ftypisom"  # what the fake probe accepts as a video
+
+
+@dataclass
+class FakeInfo:
+    container: str = "mov,mp4,m4a,3gp,3g2,mj2"
+    codec: str = "h264"
+    width: int = 854
+    height: int = 480
+    fps: float = 25.0
+    frame_count: int = 800
+    duration_s: float = 32.0
+    rotation: int = 0
+    has_audio: bool = False
+    bitrate: int = 500_000
+    file_size: int = 0
+    sha256: str = ""
+    # Fields a probe must never let into the library:
+    creation_time: str = "2024-03-01T10:00:00Z"
+    device: str = "EndoCam 3000"
+    path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fake_probe(path: Path) -> FakeInfo:
+    data = Path(path).read_bytes()
+    if not data.startswith(FAKE_MAGIC):
+        raise ValueError(f"no video stream in {str(path)!r}")
+    return FakeInfo(file_size=len(data), path=str(path))
+
+
+def fake_video(tmp_path: Path, name: str = "clip.mp4", payload: bytes = b"frames") -> Path:
+    path = tmp_path / name
+    path.write_bytes(FAKE_MAGIC + payload)
+    return path
+
+
+@pytest.fixture(params=["sqlite"] + (["external"] if os.environ.get("SURGLENS_TEST_DB_URL") else []))
+def settings(request, tmp_path: Path) -> Settings:
+    data = tmp_path / "data"
+    if request.param == "sqlite":
+        yield Settings(data_dir=data, heartbeat_s=0.05, stale_after_s=30)
+        return
+    url = os.environ["SURGLENS_TEST_DB_URL"]
+    engine = make_engine(url)
+    Base.metadata.drop_all(engine)
+    yield Settings(data_dir=data, db_url=url, heartbeat_s=0.05, stale_after_s=30)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def lib(settings: Settings):
+    library = Library(settings, probe=fake_probe)
+    yield library
+    library.close()
+
+
+@pytest.fixture
+def make_case(lib: Library, tmp_path: Path) -> Callable[..., int]:
+    """Ingest a distinct fake video; returns the case id."""
+    counter = iter(range(10_000))
+
+    def make(payload: bytes | None = None) -> int:
+        n = next(counter)
+        case, created = lib.ingest(fake_video(tmp_path, f"v{n}.mp4", payload or f"video {n}".encode()))
+        assert created
+        return case.id
+
+    return make
+
+
+def write_fake_results(out_dir: Path, phases: list[tuple[float, float, str]] | None = None,
+                       tools: dict[str, list[int]] | None = None, duration_s: float = 32.0) -> dict:
+    """A plausible case folder, written like the pipeline does (folder.partial renamed at the end)."""
+    phases = phases if phases is not None else [(0, 12, "Preparation"), (12, 32, "carlot-triangle-dissection")]
+    tools = tools if tools is not None else {"Grasper": [1, 2, 3, 4], "Hook": [5, 6]}
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / CLIPS_DIR).mkdir(parents=True)
+    seconds = np.arange(int(duration_s))
+    presence = pd.DataFrame({"second": seconds})
+    for name in ("Grasper", "Bipolar", "Hook", "Scissors", "Clipper", "Irrigator", "SpecimenBag"):
+        col = np.zeros(len(seconds), dtype=np.float32)
+        col[tools.get(name, [])] = 0.9
+        presence[name] = col
+    presence.to_parquet(partial / TOOL_PRESENCE, index=False)
+    detections = pd.DataFrame({"x1": [1.0], "y1": [2.0], "x2": [30.0], "y2": [40.0], "confidence": [0.9],
+                               "class_id": [0], "tracker_id": [1], "frame_index": [25], "timestamp_s": [1.0]})
+    detections.to_parquet(partial / DETECTIONS, index=False)
+    (partial / PHASE_SEGMENTS).write_text(json.dumps(
+        [{"start_s": a, "end_s": b, "label": label, "confidence": 0.8} for a, b, label in phases]))
+    (partial / MOTION).write_text(json.dumps({"per_tool": {}}))
+    (partial / PHASE_CHOLEC80).write_text("Frame\tPhase\n0\tPreparation\n")
+    (partial / ANNOTATED).write_bytes(b"annotated-mp4")
+    (partial / CLIPS_DIR / "segment_000.mp4").write_bytes(b"clip-mp4")
+    case = {
+        "schema_version": 1,
+        "video": {**FakeInfo(duration_s=duration_s).to_dict(), "path": str(out_dir.parent.parent / "videos" / "x.mp4")},
+        "stages": {"motion": {"summary": {"per_tool": {"Grasper": {"time_on_screen_s": 4.0, "path_length_norm": 0.5,
+                                                                    "mean_speed_norm_s": 0.1, "idle_fraction": 0.2}}}}},
+    }
+    (partial / "case.json").write_text(json.dumps(case))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    partial.rename(out_dir)
+    return case
+
+
+@dataclass
+class Progress:
+    stage: str
+    done: int
+    total: int
+    eta_s: float | None
+
+
+def fake_analyze(video_path: Path, out_dir: Path, config, progress) -> dict:
+    """Reports progress for 4 batches, then writes a case folder."""
+    assert video_path.exists()
+    for done in (8, 16, 24, 32):
+        progress(Progress("frames", done, 32, (32 - done) / 10))
+    return write_fake_results(out_dir)
