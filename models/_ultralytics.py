@@ -15,7 +15,10 @@ def load_ultralytics() -> ModuleType:
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_VERBOSE", "false")
     import ultralytics
-    from ultralytics.utils import SETTINGS
+    from PIL import Image
+    from ultralytics.utils import SETTINGS, patches
+
+    Image.open = patches._image_open
 
     if SETTINGS.get("sync", False):
         SETTINGS.update({"sync": False})

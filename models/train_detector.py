@@ -121,8 +121,18 @@ def export_detector(run_dir: str | Path, dest: str | Path, version: str = "1.0.0
             "batch": int(args["batch"]),
             "seed": int(args["seed"]),
             "device": str(args.get("device")),
-            "train_seconds": round(float(rows[-1]["time"]), 1) if rows else None,
+            "train_seconds": _train_seconds(rows),
         },
         "licence": "AGPL-3.0 (weights trained by SurgLens with ultralytics); data CC BY-NC-SA 4.0: non-commercial research and education",
     })
     return dest
+
+
+def _train_seconds(rows: list[dict]) -> float:
+    """Total training time from results.csv, whose `time` column restarts at each resume."""
+    total, prev = 0.0, 0.0
+    for row in rows:
+        t = float(row["time"])
+        total += t - prev if t > prev else t
+        prev = t
+    return round(total, 1)

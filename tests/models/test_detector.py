@@ -70,3 +70,34 @@ def test_user_weights_path_and_bad_path(tmp_path):
     (tmp_path / "b.pt").write_bytes(b"x")
     with pytest.raises(ModelNotFoundError, match="exactly one weights file"):
         resolve_model(tmp_path)
+
+
+TRIPLET_TOOL = {"grasper": "Grasper", "bipolar": "Bipolar", "hook": "Hook", "scissors": "Scissors",
+                "clipper": "Clipper", "irrigator": "Irrigator"}
+
+
+def _expected_tool(clip, triplets: dict[int, str]) -> str | None:
+    group = int(clip.name.split("__group_")[1].split("__")[0])
+    return TRIPLET_TOOL.get(triplets[group].split(",")[0])
+
+
+def test_finds_the_clip_instrument_in_every_real_clip(detector, cholec_clips):
+    """Each shared clip is centred on an action triplet; its instrument must be found confidently."""
+    from video import FrameReader
+
+    lines = (cholec_clips[0].parent / "triplet_labels.txt").read_text().splitlines()
+    triplets = {int(l.split(":")[0]): l.split(":", 1)[1] for l in lines if ":" in l}
+    missed = []
+    for clip in cholec_clips:
+        tool = _expected_tool(clip, triplets)
+        if tool is None:
+            continue
+        frames = list(FrameReader(clip, sample_fps=1.0))
+        best = 0.0
+        for i in range(0, len(frames), 8):
+            for det in detector([f.rgb for f in frames[i : i + 8]]):
+                hits = det.confidence[det.class_id == detector.class_names.index(tool)]
+                best = max(best, float(hits.max()) if len(hits) else 0.0)
+        if best < 0.5:
+            missed.append((clip.name, tool, round(best, 2)))
+    assert not missed, f"expected instrument not found with confidence >= 0.5: {missed}"

@@ -1,0 +1,147 @@
+"""Image-classification metrics: confusion matrix, sensitivity/specificity, ROC curves and AUC.
+
+Multi-class results are reported one-vs-rest per class. A value that is undefined for the data
+(no positives for sensitivity, no negatives for specificity, a single class for AUC) is NaN, never
+a made-up 0 or 1; `to_dict()` writes NaN as null.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
+    """(K, K) counts, rows = true class, columns = predicted class."""
+    t = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    p = np.asarray(y_pred, dtype=np.int64).reshape(-1)
+    if len(t) != len(p):
+        raise ValueError(f"y_true has {len(t)} labels, y_pred has {len(p)}")
+    for name, arr in (("y_true", t), ("y_pred", p)):
+        if len(arr) and (arr.min() < 0 or arr.max() >= n_classes):
+            raise ValueError(f"{name} holds labels outside 0..{n_classes - 1}: {sorted(set(arr.tolist()))}")
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (t, p), 1)
+    return cm
+
+
+def sensitivity_specificity(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class one-vs-rest sensitivity TP/(TP+FN) and specificity TN/(TN+FP); NaN where undefined."""
+    cm = np.asarray(confusion, dtype=np.float64)
+    tp = np.diag(cm)
+    fn = cm.sum(axis=1) - tp
+    fp = cm.sum(axis=0) - tp
+    tn = cm.sum() - tp - fn - fp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sens = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
+        spec = np.where(tn + fp > 0, tn / (tn + fp), np.nan)
+    return sens, spec
+
+
+@dataclass
+class RocCurve:
+    """False/true positive rates at each distinct score threshold (highest threshold first)."""
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+
+    @property
+    def auc(self) -> float:
+        return auc(self.fpr, self.tpr)
+
+
+def roc_curve(y_true: Sequence[bool], scores: Sequence[float]) -> RocCurve:
+    """ROC of binary labels against scores; tied scores form one point. NaN rates when a class is absent."""
+    y = np.asarray(y_true, dtype=bool).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(y) != len(s):
+        raise ValueError(f"y_true has {len(y)} labels, scores has {len(s)}")
+    order = np.argsort(-s, kind="stable")
+    y, s = y[order], s[order]
+    # Last index of each run of equal scores: the curve moves only between distinct thresholds.
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1] if len(s) else np.zeros(0, dtype=np.int64)
+    tps = np.cumsum(y)[last].astype(np.float64)
+    fps = (last + 1 - tps).astype(np.float64)
+    pos, neg = float(y.sum()), float((~y).sum())
+    tpr = np.r_[0.0, tps / pos] if pos else np.full(len(last) + 1, np.nan)
+    fpr = np.r_[0.0, fps / neg] if neg else np.full(len(last) + 1, np.nan)
+    return RocCurve(fpr=fpr, tpr=tpr, thresholds=np.r_[np.inf, s[last]])
+
+
+def auc(x: np.ndarray, y: np.ndarray) -> float:
+    """Trapezoidal area under a curve given by points sorted along x; NaN if any point is NaN."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or np.isnan(x).any() or np.isnan(y).any():
+        return math.nan
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
+
+
+@dataclass
+class ClassificationReport:
+    """Everything `eval-classifier` reports for one model on one labelled set."""
+
+    classes: list[str]
+    confusion: np.ndarray
+    sensitivity: np.ndarray
+    specificity: np.ndarray
+    auc: np.ndarray
+    roc: list[RocCurve] = field(repr=False)
+    support: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.support is None:
+            self.support = self.confusion.sum(axis=1)
+
+    @property
+    def n(self) -> int:
+        return int(self.confusion.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.confusion) / self.n) if self.n else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (NaN -> None)."""
+        return {
+            "n": self.n,
+            "accuracy": _num(self.accuracy),
+            "classes": list(self.classes),
+            "confusion_matrix": self.confusion.astype(int).tolist(),
+            "per_class": {
+                name: {
+                    "support": int(self.support[i]),
+                    "sensitivity": _num(self.sensitivity[i]),
+                    "specificity": _num(self.specificity[i]),
+                    "auc": _num(self.auc[i]),
+                    "roc": {
+                        "fpr": [_num(v) for v in self.roc[i].fpr],
+                        "tpr": [_num(v) for v in self.roc[i].tpr],
+                    },
+                }
+                for i, name in enumerate(self.classes)
+            },
+        }
+
+
+def classification_report(y_true: Sequence[int], probabilities: np.ndarray, classes: Sequence[str]) -> ClassificationReport:
+    """Report for true labels and (N, K) class probabilities; the prediction is the arg-max."""
+    probs = np.asarray(probabilities, dtype=np.float64)
+    k = len(classes)
+    if probs.ndim != 2 or probs.shape[1] != k:
+        raise ValueError(f"probabilities must be (N, {k}) for {k} classes, got shape {probs.shape}")
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    cm = confusion_matrix(y, probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64), k)
+    sens, spec = sensitivity_specificity(cm)
+    rocs = [roc_curve(y == c, probs[:, c]) for c in range(k)]
+    return ClassificationReport(
+        classes=list(classes), confusion=cm, sensitivity=sens, specificity=spec,
+        auc=np.array([r.auc for r in rocs]), roc=rocs,
+    )
+
+
+def _num(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else round(value, 6)

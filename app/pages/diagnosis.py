@@ -1,0 +1,106 @@
+"""Diagnosis page: one still image -> a model's findings with an explanation overlay.
+
+Layout only: reading, de-identification, models and overlays live in models.diagnosis.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# Running this file directly (AppTest.from_file, `streamlit run app/pages/diagnosis.py`) needs the repo on sys.path.
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.state import init_state  # noqa: E402
+from models.diagnosis import diagnose as core  # noqa: E402
+from models.diagnosis.image import ImageReadError, deidentified_bytes, read_image  # noqa: E402
+from models.registry import ModelNotFoundError  # noqa: E402
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "dcm", "dicom"]
+HEATMAP_CAVEAT = (
+    "The heatmap shows where the network's features respond (Grad-CAM for classifiers, EigenCAM for the "
+    "instrument detector). It is a hint for review, not proof of why the model decided."
+)
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def get_analyzer(ref: str) -> core.Analyzer:
+    return core.load_analyzer(ref)
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading image...")
+def get_image(data: bytes, name: str):
+    return read_image(data, name=name)
+
+
+init_state()
+st.title("Diagnosis")
+st.warning(core.DISCLAIMER, icon=":material/warning:")
+
+upload = st.file_uploader(
+    "Image: a surgical still (PNG/JPEG/TIFF) or a medical image (DICOM, X-ray, dermoscopy, endoscopy)",
+    type=UPLOAD_TYPES,
+    key=f"diagnosis_upload_{st.session_state['diagnosis_upload_key']}",
+)
+if upload is None:
+    st.info("Upload an image to analyse it. Identifying DICOM elements and image metadata are removed on import.")
+    st.stop()
+
+try:
+    image = get_image(upload.getvalue(), upload.name)
+except ImageReadError as exc:
+    st.error(str(exc))
+    st.stop()
+
+choices = core.analysis_choices()
+controls = st.columns([2, 1, 1])
+choice = controls[0].selectbox("Analysis", list(choices), index=core.suggested_choice(image, choices))
+presets = image.window_presets()
+window_name = controls[1].selectbox("Window", list(presets)) if len(presets) > 1 else "default"
+frame = controls[2].slider("Frame", 0, image.n_frames - 1, 0) if image.n_frames > 1 else 0
+
+try:
+    analyzer = get_analyzer(choices[choice])
+    result = core.diagnose(image, analyzer, frame=frame, window=presets[window_name])
+except (ModelNotFoundError, ValueError, RuntimeError, OSError) as exc:
+    st.error(f"{choice}: {exc}")
+    st.stop()
+
+st.subheader(result.result.headline())
+st.caption(result.result.note)
+views = st.columns(1 + len(result.overlays))
+views[0].image(result.rgb, caption="image (as displayed)", width="stretch")
+for column, (name, overlay) in zip(views[1:], result.overlays.items()):
+    column.image(overlay, caption=name, width="stretch")
+if "explanation" in result.overlays:
+    st.caption(HEATMAP_CAVEAT)
+
+for title, rows in result.result.tables().items():
+    st.markdown(f"**{title}**")
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    else:
+        st.caption("Nothing to show.")
+
+summary = core.image_summary(image, frame, presets[window_name])
+with st.expander(f"De-identification: {len(image.removed_phi)} item(s) removed on import", expanded=bool(image.removed_phi)):
+    if image.removed_phi:
+        st.dataframe([{"removed": r} for r in image.removed_phi], hide_index=True, width="stretch")
+    else:
+        st.caption("The file carried no identifying metadata.")
+    data, suffix = deidentified_bytes(image)
+    st.download_button("Download de-identified copy", data, file_name=f"deidentified{suffix}")
+for note in image.notes:
+    st.info(note)
+with st.expander("Image details"):
+    st.json({k: v for k, v in summary.items() if k not in ("removed_phi", "notes")})
+card = core.model_card(analyzer)
+if card:
+    with st.expander("About this model (model card)"):
+        st.markdown(card)
+st.download_button("Download result (JSON)", json.dumps(result.to_dict(), indent=2), file_name="diagnosis.json",
+                   mime="application/json")
