@@ -27,3 +27,100 @@ def cholec_clips() -> list[Path]:
 @pytest.fixture(autouse=True)
 def _offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YOLO_OFFLINE", "1")
+
+
+# -- tiny synthetic videos (written with PyAV directly, never with video.VideoWriter) -----------
+MARKER = 16  # the top-left MARKER x MARKER block of every test frame encodes its index
+
+
+def marker_index(rgb) -> int:
+    """The frame index painted into a `make_video` frame (modulo 30)."""
+    return int(round((float(rgb[:MARKER, :MARKER].mean()) - 10.0) / 8.0))
+
+
+def _test_frame(index: int, size: tuple[int, int]):
+    import numpy as np
+
+    w, h = size
+    background = np.random.default_rng(7).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    rgb = np.roll(background, 2 * index, axis=1)  # moving texture: real inter-frame motion, big packets
+    rgb[:MARKER, :MARKER] = 10 + 8 * (index % 30)
+    return rgb
+
+
+@pytest.fixture(scope="session")
+def make_video(tmp_path_factory: pytest.TempPathFactory):
+    """Factory writing a small video with PyAV; frame i carries `marker_index` i (mod 30).
+
+    `pts_ms` gives every frame its own time (variable frame rate), `rotation` sets the display
+    matrix (PyAV's counter-clockwise degrees), `metadata` container tags.
+    """
+    import av
+    from fractions import Fraction
+
+    folder = tmp_path_factory.mktemp("videos")
+
+    def make(
+        name: str,
+        n_frames: int = 60,
+        fps: int = 25,
+        size: tuple[int, int] = (96, 64),
+        fmt: str = "mp4",
+        codec: str = "libx264",
+        gop: int = 10,
+        faststart: bool = True,
+        pts_ms: list[int] | None = None,
+        rotation: int | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Path:
+        path = folder / name
+        options = {"movflags": "+faststart"} if faststart and fmt == "mp4" else {}
+        with av.open(str(path), mode="w", format=fmt, options=options) as out:
+            out.metadata.update(metadata or {})
+            stream = out.add_stream(codec, rate=fps)
+            stream.width, stream.height = size
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.gop_size = gop
+            if codec == "libx264":
+                stream.options = {"crf": "18", **({"bf": "0"} if pts_ms else {})}
+            else:
+                stream.bit_rate = 4_000_000  # keep the marker block exact under older codecs
+            if rotation:
+                stream.set_display_rotation(rotation)
+            if pts_ms:
+                stream.codec_context.time_base = Fraction(1, 1000)
+            for i in range(n_frames):
+                frame = av.VideoFrame.from_ndarray(_test_frame(i, size), format="rgb24")
+                if pts_ms:
+                    frame.pts, frame.time_base = pts_ms[i], Fraction(1, 1000)
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_video(make_video) -> Path:
+    """96x64 H.264 mp4, 25 fps, 60 frames (2.4 s), a keyframe every 10 frames, moov first."""
+    return make_video("tiny.mp4")
+
+
+@pytest.fixture(scope="session")
+def vfr_video(make_video) -> Path:
+    """Variable frame rate H.264 mp4: 12 frames at irregular times (ms) from 0 to 2.1 s."""
+    return make_video("vfr.mp4", n_frames=12, pts_ms=[0, 100, 150, 400, 410, 420, 1000, 1033, 1066, 1500, 2000, 2100])
+
+
+@pytest.fixture(scope="session")
+def marker():
+    """`marker(rgb)` -> the frame index (mod 30) painted into a `make_video` frame."""
+    return marker_index
+
+
+@pytest.fixture(scope="session")
+def smoke_clips() -> list[Path]:
+    """The real DeSmoke-LAP smoky clips (256x256, 2 fps, 50 frames each)."""
+    return sorted(shared_path("smoke-clips").glob("*.avi"))

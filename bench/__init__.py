@@ -1,0 +1,1 @@
+"""Speed and memory measurements (run as scripts: python -m bench.<name>); never part of the tests."""

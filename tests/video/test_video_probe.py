@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import av
+import pytest
+
+from video import (
+    CorruptVideoError,
+    EmptyFileError,
+    NotAVideoError,
+    NoVideoStreamError,
+    TruncatedVideoError,
+    UnsupportedCodecError,
+    VideoError,
+    VideoInfo,
+    VideoNotFoundError,
+    file_sha256,
+    probe,
+)
+
+
+def test_probe_describes_tiny_video(tiny_video):
+    info = probe(tiny_video)
+    assert (info.container, info.codec, info.pix_fmt) == ("mp4", "h264", "yuv420p")
+    assert (info.width, info.height, info.fps, info.frame_count) == (96, 64, 25.0, 60)
+    assert info.duration_s == pytest.approx(2.4)
+    assert (info.rotation, info.has_audio, info.is_vfr) == (0, False, False)
+    assert info.file_size == tiny_video.stat().st_size
+    assert info.sha256 == hashlib.sha256(tiny_video.read_bytes()).hexdigest() == file_sha256(tiny_video)
+    assert info.bitrate and info.bitrate > 0
+
+
+def test_probe_reads_real_fps_not_25(make_video):
+    info = probe(make_video("ten_fps.mp4", n_frames=23, fps=10))
+    assert (info.fps, info.frame_count) == (10.0, 23)
+    assert info.duration_s == pytest.approx(2.3)
+
+
+def test_probe_counts_packets_when_container_has_no_frame_count(make_video):
+    info = probe(make_video("stream.ts", n_frames=37, fmt="mpegts"))
+    assert (info.container, info.frame_count, info.fps) == ("mpegts", 37, 25.0)
+
+
+def test_probe_flags_variable_frame_rate(vfr_video, tiny_video):
+    assert probe(vfr_video).is_vfr and probe(vfr_video).frame_count == 12
+    assert not probe(tiny_video).is_vfr
+
+
+def test_probe_reports_clockwise_rotation_and_upright_size(make_video):
+    info = probe(make_video("portrait.mp4", n_frames=5, rotation=90))  # 90 degrees counter-clockwise
+    assert info.rotation == 270
+    assert (info.width, info.height) == (64, 96)
+
+
+def test_probe_without_hash(tiny_video):
+    assert probe(tiny_video, content_hash=False).sha256 is None
+
+
+def test_to_dict_is_json_and_keeps_no_capture_metadata(make_video):
+    secret = {"creation_time": "2026-01-02T03:04:05.000000Z", "location": "+48.8584+002.2945/"}
+    path = make_video("tagged.mp4", n_frames=5, metadata=secret)
+    with av.open(str(path)) as container:  # the file really carries the capture time and place
+        assert container.metadata["location"] == secret["location"]
+        assert container.metadata["creation_time"].startswith("2026-01-02")
+    info = probe(path)
+    as_json = json.dumps(info.to_dict())
+    assert set(info.to_dict()) == {f.name for f in dataclasses.fields(VideoInfo)}
+    for value in ("2026-01-02", "48.8584", "002.2945"):
+        assert value not in as_json
+
+
+BAD_INPUTS = [
+    ("missing", VideoNotFoundError, r"video file not found: '.*missing\.mp4'"),
+    ("empty", EmptyFileError, r"empty \(0 bytes\): '.*empty\.mp4'"),
+    ("text", NotAVideoError, r"not a video: '.*notes\.mp4' is not in any known container format"),
+    ("png", NotAVideoError, r"not a video: '.*still\.mp4' is a still image"),
+    ("no_moov", TruncatedVideoError, r"truncated video: '.*no_moov\.mp4' has no complete moov atom"),
+    ("audio_only", NoVideoStreamError, r"no video stream in '.*audio\.mp4' \(1 audio stream\(s\) only\)"),
+    ("unknown_codec", UnsupportedCodecError, r"unsupported video codec in '.*unknown_codec\.mp4'"),
+]
+
+
+@pytest.mark.parametrize(("name", "error", "message"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_probe_rejects_bad_input_with_typed_error(bad_media, name, error, message):
+    with pytest.raises(error, match=message) as caught:
+        probe(bad_media[name])
+    assert isinstance(caught.value, VideoError) and isinstance(caught.value, ValueError)
+    assert caught.value.path == str(bad_media[name])
+
+
+def test_probe_rejects_a_folder(tmp_path):
+    with pytest.raises(VideoNotFoundError, match="video file not found"):
+        probe(tmp_path)
+
+
+def test_corrupt_error_carries_last_good_timestamp():
+    error = CorruptVideoError("x.mp4", "corrupt video: 'x.mp4'", 1.5)
+    assert (error.last_good_timestamp_s, error.path) == (1.5, "x.mp4")
+
+
+def test_probe_real_clips_exact(cholec_clips):
+    assert cholec_clips, "no clips in ../shared/data/cholec-clips"
+    for clip in cholec_clips:
+        info = probe(clip, content_hash=False)
+        assert (info.codec, info.width, info.height, info.fps, info.frame_count) == ("h264", 854, 480, 25.0, 800), clip.name
+        assert info.duration_s == pytest.approx(32.0) and not info.is_vfr
