@@ -48,6 +48,9 @@ def build_stages(config: AnalysisConfig) -> list[Stage]:
         from analysis.stages.motion import MotionStage
 
         stages.append(MotionStage())
+    from analysis.stages.playback import PlaybackStage
+
+    stages.append(PlaybackStage())
     if detection is not None and config.annotate:
         from analysis.stages.annotate import AnnotateStage
 

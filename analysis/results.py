@@ -21,6 +21,7 @@ PHASE_SEGMENTS = "phase_segments.json"  # [{start_s, end_s, label, confidence}]
 PHASE_CHOLEC80 = "phase_cholec80.txt"  # Cholec80 format (Frame<TAB>Phase at the video's fps)
 QUALITY = "quality.parquet"  # frame_index, timestamp_s, quality measures
 ANNOTATED = "annotated.mp4"  # H.264, boxes, names, track ids, trails, at the analysed rate
+PROXY = "proxy.mp4"  # browser-playable H.264 copy, only when the upload is not (analysis/stages/playback.py)
 CLIPS_DIR = "clips"  # annotated segment clips cut on demand
 
 
@@ -50,6 +51,11 @@ class CaseResult:
         """A Parquet table of the case; an empty frame when the stage did not run."""
         file = self.path / name
         return pd.read_parquet(file) if file.exists() else pd.DataFrame()
+
+    def playable_video(self, original: str | Path) -> Path:
+        """The file a browser should play: the proxy when one was made, else the original."""
+        proxy = self.path / PROXY
+        return proxy if proxy.exists() else Path(original)
 
     def json(self, name: str) -> Any:
         file = self.path / name
