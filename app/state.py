@@ -7,6 +7,17 @@ DEFAULTS: dict[str, object] = {
     "case_id": None,  # the case open in Case review
     "seek_s": 0.0,  # where the player starts
     "diagnosis_upload_key": 0,
+    "upload_key": 0,  # bumped after each ingest so the uploader empties and a rerun never ingests twice
+    "last_upload": None,  # [(case_id, created)] of the last upload on the Library page
+    "upload_error": None,  # [why each rejected file of the last upload was refused]
+    "flash": None,  # a one-time message for the next page shown (e.g. "already in the library")
+    "watching": (),  # ids of the queued/running cases the page last drew; a change reruns the page
+    "review_case": None,  # the case Case review last drew; a new one resets seek and clip range
+    "video_source": "Original",  # Case review player: Original | Annotated
+    "clip_range": None,  # (start_s, end_s) of the clip to cut in Case review
+    "clip_path": None,  # the annotated clip shown in Case review
+    "collection_id": None,  # the teaching set open on the Library page
+    "cases_shown": 25,  # how many case cards the Library page lists (grows with "Show more")
 }
 
 

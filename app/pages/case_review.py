@@ -1,0 +1,321 @@
+"""Case review page: the video with its phase timeline, instruments, motion, key moments, comments and clips.
+
+Layout only: results are read through app.resources, charts come from analysis.charts, clips from
+analysis.clips, teaching data and exports from library/.
+"""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import streamlit as st
+
+from analysis.charts import (
+    case_timeline, motion_heatmap, motion_phase_table, motion_tool_table, phase_durations, report_figures,
+    trajectories,
+)
+from analysis.clips import annotated_clip, cached_clips
+from analysis.moments import clock, display_name
+from analysis.results import CaseResultError
+from app.resources import CaseData, case_data, frame_at, version_of
+from app.state import init_state
+from app.widgets import LIBRARY, analysis_progress, library_or_stop
+from library import CaseRecord, Library, LibraryError
+from library.export import export_case, html_report, slug, zip_bytes
+from video import VideoError
+
+KIND_ICON = {"comment": ":material/chat:", "bookmark": ":material/bookmark:"}
+DEFAULT_CLIP_S = 10.0
+METRIC_COLUMNS = {
+    "time_on_screen_s": st.column_config.NumberColumn("on screen (s)", format="%.0f"),
+    "path_length_norm": st.column_config.NumberColumn("path (diagonals)", format="%.2f"),
+    "mean_speed_norm_s": st.column_config.NumberColumn("mean speed (diag/s)", format="%.3f"),
+    "peak_speed_norm_s": st.column_config.NumberColumn("peak speed (diag/s)", format="%.3f"),
+    "idle_fraction": st.column_config.ProgressColumn("idle", format="percent", min_value=0, max_value=1),
+    "working_area_norm": st.column_config.NumberColumn("working area (frame share)", format="%.3f"),
+    "appearances": st.column_config.NumberColumn("appearances"),
+}
+
+init_state()
+lib = library_or_stop()
+
+
+def seek_to(start_s: float, end_s: float | None = None) -> None:
+    """Callback: start the player at `start_s`; a span also becomes the clip range."""
+    st.session_state["seek_s"] = max(float(start_s), 0.0)
+    if end_s is not None and end_s > start_s:
+        st.session_state["clip_slider"] = (float(start_s), float(end_s))
+
+
+def timeline_clicked() -> None:
+    """Callback of the timeline: every clickable mark carries [start_s, end_s, ...] as customdata."""
+    points = st.session_state["timeline"]["selection"]["points"]
+    data = points[0].get("customdata") if points else None
+    if data:
+        seek_to(data[0], data[1])
+
+
+def choose_case(cases: list[CaseRecord]) -> CaseRecord:
+    """The case to show: ?case= in the URL, else the session's, else the newest; the picker switches."""
+    ids = [c.id for c in cases]
+    param = st.query_params.get("case")
+    if param and param.isdigit() and int(param) in ids:
+        st.session_state["case_id"] = int(param)
+    if st.session_state["case_id"] not in ids:
+        st.session_state["case_id"] = next((c.id for c in cases if c.status == "done"), ids[0])
+    titles = {c.id: f"{c.title} ({c.status})" for c in cases}
+    chosen = st.selectbox("Open another case", ids, index=ids.index(st.session_state["case_id"]),
+                          format_func=titles.get)
+    st.session_state["case_id"] = chosen
+    st.query_params["case"] = str(chosen)
+    return next(c for c in cases if c.id == chosen)
+
+
+def header(case: CaseRecord) -> None:
+    p = case.probe
+    facts = [clock(case.duration_s or 0), f"{p.get('width')}×{p.get('height')} at {p.get('fps', 0):.3g} fps",
+             case.procedure, case.operation_date.isoformat() if case.operation_date else None,
+             f"surgeon {case.surgeon_id}" if case.surgeon_id else None,
+             f"difficulty {case.difficulty}/5" if case.difficulty else None,
+             ("tags: " + ", ".join(case.tags)) if case.tags else None]
+    st.caption(" · ".join(f for f in facts if f))
+
+
+def not_ready(lib: Library, case: CaseRecord) -> None:
+    """A case without results: its progress, or its failure with a retry."""
+    if case.status in ("queued", "running"):
+        st.info("This case is being analysed in the background; the page fills in when it is done.",
+                icon=":material/hourglass_top:")
+        analysis_progress(lib, case.id)
+    else:
+        st.error(f"The analysis of this case failed: {case.error or 'no reason was recorded'}.")
+        if st.button("Analyse again", icon=":material/refresh:"):
+            lib.requeue(case.id)
+            st.rerun()
+    st.page_link(LIBRARY, label="Back to the library", icon=":material/arrow_back:")
+
+
+def player(case: CaseRecord, data: CaseData) -> None:
+    options = ["Original", "Annotated"] if data.annotated else ["Original"]
+    if st.session_state["video_source"] not in options:
+        st.session_state["video_source"] = "Original"
+    source = st.segmented_control("Video", options, key="video_source", label_visibility="collapsed", required=True,
+                                  help="Annotated: the analysed frames with instruments, track ids and trails")
+    path = data.annotated if source == "Annotated" else case.video_path
+    if not Path(path).exists():
+        st.error("The video file of this case is missing from the library folder.")
+        return
+    st.video(str(path), start_time=float(st.session_state["seek_s"]))
+    st.caption(f"Starts at {clock(st.session_state['seek_s'])}. Click the timeline, a key moment or a comment to jump.")
+
+
+def moments_panel(data: CaseData) -> None:
+    if not data.moments:
+        st.caption("No key moments: no phase change and no instrument was found.")
+    with st.container(height=330, border=False):
+        for i, m in enumerate(data.moments):
+            st.button(f"{clock(m.time_s)}  {m.text}", key=f"moment_{i}", on_click=seek_to, args=(m.time_s, m.end_s),
+                      type="tertiary")
+
+
+def comments_panel(lib: Library, case: CaseRecord, comments: list) -> None:
+    with st.form("add_comment", clear_on_submit=True):
+        cols = st.columns([1, 1])
+        at = cols[0].number_input("At (seconds)", 0.0, float(case.duration_s or 0.0) + 1.0,
+                                  value=float(st.session_state["seek_s"]), step=1.0)
+        kind = cols[1].radio("Kind", ["comment", "bookmark"], horizontal=True)
+        text = st.text_area("Comment", height=80, placeholder="What should a trainee notice here?")
+        author = st.text_input("Author (optional, a pseudonym)")
+        if st.form_submit_button("Add", icon=":material/add_comment:"):
+            try:
+                lib.add_comment(case.id, at, text, kind=kind, author=author or None)
+            except LibraryError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["flash"] = f"{kind.capitalize()} added at {clock(at)}."
+                st.rerun()
+    with st.container(height=220, border=False):
+        for c in comments:
+            cols = st.columns([1, 5, 1])
+            cols[0].button(clock(c.timestamp_s), key=f"seek_comment_{c.id}", on_click=seek_to, args=(c.timestamp_s,),
+                           icon=KIND_ICON[c.kind], type="tertiary")
+            cols[1].markdown(c.text + (f"  \n*{c.author}*" if c.author else ""))
+            if cols[2].button("", key=f"delete_comment_{c.id}", icon=":material/delete:", help="Delete"):
+                lib.delete_comment(c.id)
+                st.rerun()
+        if not comments:
+            st.caption("No comments or bookmarks yet.")
+
+
+def motion_section(case: CaseRecord, data: CaseData) -> None:
+    frame = frame_at(str(case.video_path), data.frame_time_s)
+    tools = list(data.motion.get("per_tool") or {})
+    cols = st.columns(2)
+    cols[0].plotly_chart(trajectories(data.motion, data.frame_size, frame), key="trajectories",
+                         config={"displaylogo": False})
+    shown = cols[1].multiselect("Heatmap of", tools, default=tools, format_func=lambda t: display_name(t, "tool"),
+                                key="heatmap_tools")
+    cols[1].plotly_chart(motion_heatmap(data.motion, data.frame_size, shown, frame), key="heatmap",
+                         config={"displaylogo": False})
+    st.markdown("**Motion per instrument**")
+    st.dataframe(motion_tool_table(data.motion), hide_index=True, column_config=METRIC_COLUMNS)
+    st.markdown("**Motion per phase**")
+    per_phase = motion_phase_table(data.motion)
+    if per_phase.empty:
+        st.caption("Needs phase recognition for this case.")
+    else:
+        st.dataframe(per_phase, hide_index=True, column_config=METRIC_COLUMNS)
+    if data.segments:
+        st.plotly_chart(phase_durations(data.segments), key="phase_durations", config={"displaylogo": False})
+
+
+def clip_section(case: CaseRecord, data: CaseData) -> None:
+    duration = max(float(data.duration_s), 1.0)
+    presets = {"": None}
+    presets.update({f"{display_name(s['label'], 'phase')} {clock(s['start_s'])}–{clock(s['end_s'])}": (s["start_s"], s["end_s"])
+                    for s in data.segments})
+    presets.update({f"{m.text} ({clock(m.time_s)})": (m.time_s, m.end_s) for m in data.moments if m.end_s})
+
+    def use_preset() -> None:
+        span = presets.get(st.session_state["clip_preset"])
+        if span:
+            st.session_state["clip_slider"] = (float(span[0]), float(min(span[1], duration)))
+
+    cols = st.columns([2, 3])
+    cols[0].selectbox("Segment", list(presets), key="clip_preset", on_change=use_preset,
+                      format_func=lambda k: k or "choose a phase or instrument use, or set the range")
+    start, end = cols[1].slider("Range (seconds)", 0.0, duration, step=1.0, key="clip_slider", format="%.0f s")
+    if st.button("Make annotated clip", icon=":material/movie_edit:", type="primary", disabled=end <= start):
+        try:
+            with st.spinner(f"Drawing the instruments on {clock(start)}–{clock(end)}..."):
+                path = annotated_clip(data.case_dir, case.video_path, start, end)
+        except (ValueError, OSError, RuntimeError, VideoError) as exc:
+            st.error(f"The clip could not be made: {exc}")
+        else:
+            st.session_state["clip_path"] = str(path)
+    made = {p.as_posix(): (a, b) for a, b, p in cached_clips(data.case_dir)}
+    if st.session_state["clip_path"] not in made:
+        st.session_state["clip_path"] = next(iter(made), None)
+    if not made:
+        st.caption("No clip yet. A clip has the instruments drawn on every frame of the original video.")
+        return
+    current = st.selectbox("Clips of this case", list(made), index=list(made).index(st.session_state["clip_path"]),
+                           format_func=lambda p: f"{clock(made[p][0])}–{clock(made[p][1])}")
+    st.session_state["clip_path"] = current
+    a, b = made[current]
+    with st.columns([3, 2])[0]:
+        st.video(current, autoplay=True, muted=True)
+    st.download_button("Download this clip (H.264 mp4)", data=lambda: Path(current).read_bytes(),
+                       file_name=f"{slug(case.title)}_{int(a)}-{int(b)}s.mp4", mime="video/mp4",
+                       icon=":material/download:")
+
+
+def details_section(lib: Library, case: CaseRecord) -> None:
+    all_tags = sorted(set(lib.filter_options().tags) | set(case.tags))
+    with st.form("metadata"):
+        title = st.text_input("Title", case.title)
+        cols = st.columns(3)
+        procedure = cols[0].text_input("Procedure", case.procedure or "")
+        operation_date = cols[1].date_input("Operation date", case.operation_date, min_value=date(1990, 1, 1))
+        surgeon = cols[2].text_input("Surgeon (pseudonymous id, e.g. S03)", case.surgeon_id or "")
+        difficulty = st.select_slider("Difficulty", [None, 1, 2, 3, 4, 5], value=case.difficulty,
+                                      format_func=lambda d: "not rated" if d is None else str(d))
+        tags = st.multiselect("Tags", all_tags, default=list(case.tags), accept_new_options=True)
+        notes = st.text_area("Notes", case.notes or "", height=100)
+        if st.form_submit_button("Save", icon=":material/save:"):
+            try:
+                lib.update_metadata(case.id, title=title, procedure=procedure or None, operation_date=operation_date,
+                                    surgeon_id=surgeon or None, difficulty=difficulty, notes=notes or None)
+                for tag in set(case.tags) - set(tags):
+                    lib.remove_tag(case.id, tag)
+                for tag in tags:
+                    lib.add_tag(case.id, tag)
+            except LibraryError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["flash"] = "Case details saved."
+                st.rerun()
+    sets = lib.list_collections()
+    member = [c.name for c in sets if case.id in c.case_ids]
+    st.caption("In teaching sets: " + (", ".join(member) if member else "none"))
+    others = [c for c in sets if case.id not in c.case_ids]
+    if others:
+        cols = st.columns([3, 1])
+        target = cols[0].selectbox("Add to teaching set", [c.id for c in others],
+                                   format_func=lambda i: next(c.name for c in others if c.id == i))
+        if cols[1].button("Add", icon=":material/playlist_add:"):
+            lib.add_to_collection(target, case.id)
+            st.rerun()
+
+
+def export_section(lib: Library, case: CaseRecord) -> None:
+    st.caption("Exports hold the results, charts, comments and annotated clips; never the source video, "
+               "its file name or its capture metadata.")
+    cols = st.columns(2)
+    cols[0].download_button(
+        "Case (zip: JSON, CSV, Cholec80 phases, clips, report)", icon=":material/folder_zip:",
+        data=lambda: zip_bytes(lambda f: export_case(lib, case.id, f, figures=report_figures)),
+        file_name=f"{slug(case.title)}.zip", mime="application/zip")
+    cols[1].download_button(
+        "HTML report", icon=":material/description:", data=lambda: html_report(lib, case.id, figures=report_figures),
+        file_name=f"{slug(case.title)}.html", mime="text/html")
+
+
+cases = lib.list_cases(order="newest")
+if not cases:
+    st.title("Case review")
+    st.info("The library is empty. Upload a video on the Library page.")
+    st.page_link(LIBRARY, label="Go to the library", icon=":material/video_library:")
+    st.stop()
+
+title_area, picker_area = st.columns([3, 1], vertical_alignment="bottom")
+with picker_area:
+    case = choose_case(cases)
+title_area.title(case.title)
+if st.session_state["review_case"] != case.id:  # a new case starts at 0:00
+    st.session_state["review_case"] = case.id
+    st.session_state["seek_s"] = 0.0
+    st.session_state["clip_path"] = None
+    st.session_state.pop("clip_slider", None)
+# Widget state is dropped while another page shows, so the clip range is set again when missing.
+st.session_state.setdefault("clip_slider", (0.0, min(DEFAULT_CLIP_S, float(case.duration_s or DEFAULT_CLIP_S))))
+header(case)
+if st.session_state["flash"]:
+    st.toast(st.session_state["flash"])
+    st.session_state["flash"] = None
+if case.status != "done":
+    not_ready(lib, case)
+    st.stop()
+try:
+    data = case_data(str(lib.case_dir(case.id)), version_of(case))
+except (CaseResultError, OSError, ValueError) as exc:
+    st.error(f"The results of this case cannot be read ({exc}). Analyse it again to rebuild them.")
+    if st.button("Analyse again", icon=":material/refresh:"):
+        lib.requeue(case.id)
+        st.rerun()
+    st.stop()
+
+comments = lib.list_comments(case.id)
+left, right = st.columns([3, 2])
+with left:
+    player(case, data)
+with right:
+    moments_tab, comments_tab = st.tabs([f"Key moments ({len(data.moments)})", f"Comments ({len(comments)})"])
+    with moments_tab:
+        moments_panel(data)
+    with comments_tab:
+        comments_panel(lib, case, comments)
+
+st.plotly_chart(
+    case_timeline(data.segments, data.presence, data.duration_s, comments, data.moments,
+                  playhead_s=st.session_state["seek_s"]),
+    key="timeline", on_select=timeline_clicked, selection_mode="points",
+    config={"displayModeBar": False},
+)
+# Lazy tabs: only the open one runs and is sent, so the page opens with one section's charts, not four.
+sections = {"Motion": lambda: motion_section(case, data), "Annotated clip": lambda: clip_section(case, data),
+            "Case details": lambda: details_section(lib, case), "Export": lambda: export_section(lib, case)}
+for tab, draw in zip(st.tabs(list(sections), key="review_tab", on_change="rerun"), sections.values()):
+    if tab.open:
+        with tab:
+            draw()

@@ -1,0 +1,242 @@
+"""Library page: upload videos, follow their analysis, search the cases, build teaching sets.
+
+Layout only: storage, probing, the job queue, search and collections live in library/.
+"""
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import streamlit as st
+
+from analysis.charts import report_figures
+from analysis.moments import clock, display_name
+from app.state import init_state
+from app.widgets import analysis_progress, library_or_stop, open_case
+from library import CaseFilter, CaseRecord, Library, LibraryError
+from library.export import export_collection, zip_bytes
+from library.store import CASE_ORDERS
+
+PAGE_SIZE = 25
+STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/autorenew:", "done": ":material/check_circle:",
+               "failed": ":material/error:"}
+
+init_state()
+lib = library_or_stop()
+settings = lib.settings
+st.title("Case library")
+
+# ------------------------------------------------------------------ upload
+
+uploads = st.file_uploader(
+    "Upload laparoscopic videos (" + ", ".join(settings.video_extensions) + f"; up to {settings.max_upload_mb:g} MB each)",
+    type=list(settings.video_extensions),
+    accept_multiple_files=True,
+    max_upload_size=max(1, math.ceil(settings.max_upload_mb)),
+    key=f"upload_{st.session_state['upload_key']}",
+    help="Each video is stored once (by content), analysed in the background, and never leaves this machine. "
+         "File names are not kept.",
+)
+if uploads:
+    st.session_state["upload_key"] += 1  # the next run shows an empty uploader: nothing is ingested twice
+    received, errors = [], []
+    with st.spinner("Checking the video..." if len(uploads) == 1 else f"Checking {len(uploads)} videos..."):
+        for number, upload in enumerate(uploads, 1):
+            try:
+                received.append(lib.ingest(upload))
+            except (LibraryError, OSError) as exc:
+                errors.append(str(exc) if len(uploads) == 1 else f"video {number} of {len(uploads)}: {exc}")
+    st.session_state["upload_error"] = errors
+    st.session_state["last_upload"] = [(case.id, created) for case, created in received]
+    if len(uploads) == 1 and received and not received[0][1]:
+        st.session_state["flash"] = f"This video is already in the library as {received[0][0].title}."
+        open_case(received[0][0].id)
+    st.rerun()
+
+for error in st.session_state["upload_error"] or ():
+    st.error(f"Upload rejected: {error}. Nothing was stored.")
+if st.session_state["flash"]:
+    st.info(st.session_state["flash"])
+    st.session_state["flash"] = None
+
+
+def probe_summary(case: CaseRecord) -> None:
+    """The technical properties of the stored video (never its name or capture metadata)."""
+    p = case.probe
+    cols = st.columns(5)
+    cols[0].metric("Duration", clock(p["duration_s"]) if p.get("duration_s") is not None else "?")
+    cols[1].metric("Picture", f"{p.get('width')}×{p.get('height')}")
+    cols[2].metric("Frame rate", f"{p.get('fps', 0):.3g} fps")
+    cols[3].metric("Frames", f"{p.get('frame_count', 0):,}")
+    cols[4].metric("Codec", f"{p.get('codec', '?')}, {p.get('file_size', 0) / 2**20:.1f} MB")
+
+
+for case_id, created in st.session_state["last_upload"] or ():
+    try:
+        uploaded = lib.get_case(case_id)
+    except LibraryError:
+        continue
+    with st.container(border=True):
+        if created:
+            st.success(f"{uploaded.title} stored and queued for analysis.", icon=":material/upload:")
+        else:
+            st.info(f"Already in the library as {uploaded.title}.", icon=":material/content_copy:")
+        probe_summary(uploaded)
+
+# ------------------------------------------------------------------ queue and failures
+
+if analysis_progress(lib):
+    st.caption("Analyses run in the background worker: closing or reloading this page does not stop them.")
+
+for failed in lib.list_cases(statuses=("failed",)):
+    with st.container(border=True):
+        cols = st.columns([5, 1])
+        cols[0].error(f"**{failed.title}**: analysis failed. {failed.error or 'No reason was recorded.'}")
+        if cols[1].button("Retry", key=f"retry_{failed.id}", icon=":material/refresh:"):
+            try:
+                lib.requeue(failed.id)
+            except LibraryError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()
+
+
+# ------------------------------------------------------------------ cases and teaching sets
+
+
+def case_card(case: CaseRecord, key: str) -> None:
+    """One case: title, status, metadata, what was found, and an Open button."""
+    with st.container(border=True):
+        cols = st.columns([6, 1])
+        facts = [case.status, clock(case.duration_s) if case.duration_s else None,
+                 case.operation_date.isoformat() if case.operation_date else None, case.procedure,
+                 f"surgeon {case.surgeon_id}" if case.surgeon_id else None,
+                 f"difficulty {case.difficulty}/5" if case.difficulty else None]
+        cols[0].markdown(f"{STATUS_ICON.get(case.status, '')} **{case.title}** · " + " · ".join(f for f in facts if f))
+        found = []
+        if case.phases_present:
+            found.append("Phases: " + ", ".join(display_name(p, "phase") for p in case.phases_present))
+        if case.tools_present:
+            found.append("Instruments: " + ", ".join(display_name(t, "tool") for t in case.tools_present))
+        if case.tags:
+            found.append("Tags: " + ", ".join(f"`{t}`" for t in case.tags))
+        if found:
+            cols[0].caption("  \n".join(found))
+        if cols[1].button("Open", key=f"open_{key}_{case.id}", icon=":material/play_circle:", type="primary"):
+            open_case(case.id)
+
+
+def case_filters(lib: Library) -> CaseFilter:
+    """Search and filter widgets -> the library's CaseFilter."""
+    opts = lib.filter_options()
+    text = st.text_input("Search", placeholder="title, procedure, notes, surgeon id, tags or comments",
+                         key="filter_text")
+    with st.expander("Filters", icon=":material/filter_list:"):
+        c1, c2, c3 = st.columns(3)
+        tags = c1.multiselect("Tags", opts.tags, key="filter_tags")
+        phases = c2.multiselect("Phases (all of)", opts.phases, format_func=lambda p: display_name(p, "phase"),
+                                key="filter_phases")
+        tools = c3.multiselect("Instruments (all of)", opts.tools, format_func=lambda t: display_name(t, "tool"),
+                               key="filter_tools")
+        c1, c2, c3 = st.columns(3)
+        statuses = c1.multiselect("Status", list(opts.status_counts) or ["done"], key="filter_status",
+                                  format_func=lambda s: f"{s} ({opts.status_counts.get(s, 0)})")
+        longest = max(1, math.ceil((opts.max_duration_s or 60) / 60))
+        minutes = c2.slider("Duration (minutes)", 0, longest, (0, longest), key="filter_minutes")
+        dates = c3.date_input("Operation date", value=(), key="filter_dates", max_value=date(2100, 1, 1))
+        order = st.selectbox("Order", CASE_ORDERS, key="filter_order")
+    date_from, date_to = (tuple(dates) + (None, None))[:2] if isinstance(dates, tuple) else (dates, dates)
+    return CaseFilter(
+        text=text or None, tags=tags, phases=phases, tools=tools, statuses=statuses,
+        min_duration_s=minutes[0] * 60 if minutes[0] > 0 else None,
+        max_duration_s=minutes[1] * 60 if minutes[1] < longest else None,
+        date_from=date_from, date_to=date_to, order=order,
+    )
+
+
+def cases_tab(lib: Library) -> None:
+    try:
+        cases = lib.list_cases(case_filters(lib))
+    except LibraryError as exc:
+        st.error(str(exc))
+        return
+    if not cases:
+        st.info("No cases match. Upload a video above to start the library." if not lib.list_cases(limit=1)
+                else "No case matches these filters.")
+        return
+    shown = st.session_state["cases_shown"]
+    st.caption(f"{len(cases)} case(s)")
+    for case in cases[:shown]:
+        case_card(case, "list")
+    if len(cases) > shown and st.button(f"Show {min(PAGE_SIZE, len(cases) - shown)} more"):
+        st.session_state["cases_shown"] = shown + PAGE_SIZE
+        st.rerun()
+
+
+def teaching_sets_tab(lib: Library) -> None:
+    with st.popover("New teaching set", icon=":material/add:"):
+        with st.form("new_collection", clear_on_submit=True, border=False):
+            name = st.text_input("Name")
+            description = st.text_area("Description", height=80)
+            if st.form_submit_button("Create"):
+                try:
+                    st.session_state["collection_id"] = lib.create_collection(name, description).id
+                except LibraryError as exc:
+                    st.error(str(exc))
+                else:
+                    st.rerun()
+    collections = lib.list_collections()
+    if not collections:
+        st.info("No teaching sets yet. A teaching set is an ordered list of cases to study together.")
+        return
+    ids = [c.id for c in collections]
+    current = st.session_state["collection_id"] if st.session_state["collection_id"] in ids else ids[0]
+    chosen = st.selectbox("Teaching set", ids, index=ids.index(current),
+                          format_func=lambda i: next(c.name for c in collections if c.id == i))
+    st.session_state["collection_id"] = chosen
+    collection = lib.get_collection(chosen)
+    if collection.description:
+        st.caption(collection.description)
+    members = lib.collection_cases(chosen)
+    for position, case in enumerate(members):
+        cols = st.columns([1, 8, 1, 1, 1])
+        cols[0].markdown(f"**{position + 1}.**")
+        with cols[1]:
+            case_card(case, f"set{chosen}")
+        if cols[2].button("", key=f"up_{chosen}_{case.id}", icon=":material/arrow_upward:", disabled=position == 0,
+                          help="Move up"):
+            lib.move_item(chosen, case.id, position - 1)
+            st.rerun()
+        if cols[3].button("", key=f"down_{chosen}_{case.id}", icon=":material/arrow_downward:",
+                          disabled=position == len(members) - 1, help="Move down"):
+            lib.move_item(chosen, case.id, position + 1)
+            st.rerun()
+        if cols[4].button("", key=f"remove_{chosen}_{case.id}", icon=":material/close:", help="Remove from the set"):
+            lib.remove_from_collection(chosen, case.id)
+            st.rerun()
+    if not members:
+        st.caption("This set is empty: add cases below.")
+    others = [c for c in lib.list_cases(order="title") if c.id not in collection.case_ids]
+    cols = st.columns([4, 1])
+    to_add = cols[0].selectbox("Add a case", [c.id for c in others], index=None, placeholder="choose a case",
+                               format_func=lambda i: next(c.title for c in others if c.id == i))
+    if cols[1].button("Add", disabled=to_add is None, icon=":material/playlist_add:"):
+        lib.add_to_collection(chosen, to_add)
+        st.rerun()
+    cols = st.columns(2)
+    cols[0].download_button(
+        "Export teaching set (zip)", data=lambda: zip_bytes(lambda f: export_collection(lib, chosen, f, figures=report_figures)),
+        file_name=f"teaching-set-{chosen}.zip", mime="application/zip", icon=":material/download:",
+        disabled=not members,
+    )
+    if cols[1].button("Delete this teaching set", icon=":material/delete:", help="The cases stay in the library"):
+        lib.delete_collection(chosen)
+        st.session_state["collection_id"] = None
+        st.rerun()
+
+
+cases_view, sets_view = st.tabs(["Cases", "Teaching sets"])
+with cases_view:
+    cases_tab(lib)
+with sets_view:
+    teaching_sets_tab(lib)

@@ -1,0 +1,161 @@
+"""Cached loaders the pages share: the case library, an analysed case's data, frames, library-wide tables.
+
+Everything here reads through the core (library, analysis, models); nothing computes results.
+Case data is cached by (folder, analysis time), so a re-analysed case is read afresh.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis.clips import analysed_rate, representative_frame, representative_time
+from analysis.moments import Moment, key_moments, phase_segments
+from analysis.results import ANNOTATED, MOTION, TOOL_PRESENCE, CaseResult
+from library import CaseRecord, Library, Settings
+
+REPO = Path(__file__).resolve().parent.parent
+EVAL_ROOTS = (REPO / "runs",)  # besides each model's own folder
+EVAL_DEPTH = 3  # how deep under runs/ evaluation JSONs are looked for
+
+
+@st.cache_resource(show_spinner=False)
+def _library(settings: Settings) -> Library:
+    return Library(settings)
+
+
+def get_library() -> Library:
+    """The case library of SURGLENS_DATA_DIR / SURGLENS_DB_URL, one per settings for every session."""
+    return _library(Settings.from_env())
+
+
+@dataclass(frozen=True)
+class CaseData:
+    """What Case review draws from an analysed case folder."""
+
+    case_dir: Path
+    case: dict[str, Any]
+    duration_s: float
+    frame_size: tuple[int, int]  # of the analysed frames, which detections and trajectories refer to
+    segments: list[dict[str, Any]]
+    presence: pd.DataFrame
+    motion: dict[str, Any]
+    moments: list[Moment]
+    annotated: Path | None
+    frame_time_s: float  # the representative frame for trajectories
+
+
+def version_of(record: CaseRecord) -> str:
+    """A cache key part that changes whenever the case is analysed again."""
+    return record.analysed_at.isoformat() if record.analysed_at else record.updated_at.isoformat()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def case_data(case_dir: str, version: str) -> CaseData:
+    """The analysed case in `case_dir` (raises analysis.results.CaseResultError when it has none)."""
+    result = CaseResult.load(case_dir)
+    video = result.case.get("video") or {}
+    return CaseData(
+        case_dir=Path(case_dir),
+        case=result.case,
+        duration_s=float(video.get("duration_s") or 0.0),
+        frame_size=analysed_rate(result.case)[1],
+        segments=phase_segments(result),
+        presence=result.table(TOOL_PRESENCE),
+        motion=result.json(MOTION) or {},
+        moments=key_moments(result),
+        annotated=result.path / ANNOTATED if result.has(ANNOTATED) else None,
+        frame_time_s=representative_time(result),
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def frame_at(video_path: str, time_s: float, max_width: int = 960) -> np.ndarray | None:
+    """A frame of the video (downscaled to `max_width`), or None when the video cannot be read."""
+    try:
+        rgb = representative_frame(video_path, time_s)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    if rgb.shape[1] > max_width:
+        from PIL import Image
+
+        h = round(rgb.shape[0] * max_width / rgb.shape[1])
+        rgb = np.asarray(Image.fromarray(rgb).resize((max_width, h)))
+    return rgb
+
+
+@dataclass(frozen=True)
+class LibraryTables:
+    """Long tables across the analysed cases, for Analytics: one row per (case, phase|tool)."""
+
+    cases: pd.DataFrame  # case_id, title, duration_s, procedure, surgeon_id, difficulty, operation_date
+    phases: pd.DataFrame  # case_id, title, phase, seconds, share
+    tools: pd.DataFrame  # case_id, title, tool, seconds
+    motion: pd.DataFrame  # case_id, title, tool, <motion metrics>
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def library_tables(_lib: Library, _records: tuple[CaseRecord, ...], stamp: tuple) -> LibraryTables:
+    """Tables of the analysed cases `_records`; `stamp` (data dir, (id, version) pairs) is the cache key."""
+    cases, phases, tools, motion = [], [], [], []
+    for r in _records:
+        cases.append({"case_id": r.id, "title": r.title, "duration_s": r.duration_s, "procedure": r.procedure,
+                      "surgeon_id": r.surgeon_id, "difficulty": r.difficulty, "operation_date": r.operation_date})
+        total = sum(r.phase_seconds.values()) or 1.0
+        phases += [{"case_id": r.id, "title": r.title, "phase": k, "seconds": v, "share": v / total}
+                   for k, v in r.phase_seconds.items()]
+        tools += [{"case_id": r.id, "title": r.title, "tool": k, "seconds": v} for k, v in r.tool_seconds.items()]
+        motion_file = _lib.case_dir(r.id) / MOTION
+        if motion_file.exists():
+            per_tool = (json.loads(motion_file.read_text()).get("per_tool") or {})
+            motion += [{"case_id": r.id, "title": r.title, "tool": k,
+                        **{m: v for m, v in values.items() if m not in ("heatmap", "label")}}
+                       for k, values in per_tool.items()]
+    return LibraryTables(
+        cases=_frame(cases, ["case_id", "title", "duration_s"]),
+        phases=_frame(phases, ["case_id", "title", "phase", "seconds", "share"]),
+        tools=_frame(tools, ["case_id", "title", "tool", "seconds"]),
+        motion=_frame(motion, ["case_id", "title", "tool"]),
+    )
+
+
+def _frame(rows: list[dict[str, Any]], empty_columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=empty_columns)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation JSON: where it is, the model it names, and its report."""
+
+    path: str  # shown: relative to the repository when inside it
+    folder: str  # absolute folder of the file (a model's own folder for its shipped evaluations)
+    model: str | None
+    report: dict[str, Any]
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def evaluations(model_dirs: tuple[str, ...]) -> list[Evaluation]:
+    """Every evaluation JSON (`*eval*.json`) in the model folders and under runs/."""
+    files: list[Path] = []
+    for folder in model_dirs:
+        files += sorted(Path(folder).glob("*eval*.json"))
+    for root in EVAL_ROOTS:
+        for depth in range(EVAL_DEPTH + 1):
+            files += sorted(root.glob("/".join(["*"] * depth + ["*eval*.json"])))
+    out = []
+    for path in dict.fromkeys(files):
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict):
+            model = report.get("model")
+            name = model.get("name") if isinstance(model, dict) else model
+            shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+            out.append(Evaluation(str(shown), str(path.parent.resolve()), str(name) if name else None, report))
+    return out

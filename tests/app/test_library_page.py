@@ -1,0 +1,128 @@
+"""The Library page in AppTest: upload, re-upload, bad files, queue, failures, search, teaching sets."""
+
+from tests.app.conftest import make_video, open_page, texts
+
+
+def upload(at, name: str, data: bytes, *more: tuple[str, bytes]):
+    at.file_uploader[0].set_value([(n, d, "video/mp4") for n, d in ((name, data), *more)])
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_empty_library(library):
+    at = open_page("library")
+    assert at.title[0].value == "Case library"
+    assert len(at.file_uploader) == 1
+    assert "Upload a video above" in texts(at)
+
+
+def test_upload_is_stored_probed_and_queued(library, tmp_path):
+    data = make_video(tmp_path / "Patient_Smith_2024.mp4").read_bytes()
+    at = upload(open_page("library"), "Patient_Smith_2024.mp4", data)
+    (case,) = library.list_cases()
+    assert case.status == "queued"
+    shown = texts(at)
+    assert f"{case.title} stored and queued for analysis" in shown
+    assert "Duration 0:06" in shown and "Picture 96×64" in shown and "Frame rate 10 fps" in shown
+    assert "waiting for the analysis worker" in at.progress[0].proto.text  # the queue's progress bar
+    assert "Patient_Smith" not in repr(at)  # the original file name is never shown
+    assert not at.file_uploader[0].value  # emptied: a rerun does not ingest again
+    at.run()
+    assert len(library.list_cases()) == 1
+
+
+def test_several_videos_at_once_queue_and_a_bad_one_is_named_by_position(library, tmp_path):
+    first = make_video(tmp_path / "a.mp4", seed=1).read_bytes()
+    second = make_video(tmp_path / "b.mp4", seed=2).read_bytes()
+    at = upload(open_page("library"), "a.mp4", first, ("b.mp4", second), ("notes.mp4", b"garbage"))
+    cases = library.list_cases(order="oldest")
+    assert [c.status for c in cases] == ["queued", "queued"]
+    assert [p.proto.text.split(":")[0] for p in at.progress] == [c.title for c in cases]  # both in the queue
+    assert at.error[0].value.startswith("Upload rejected: video 3 of 3: not a readable video")
+    assert "notes.mp4" not in at.error[0].value
+
+
+def test_same_file_again_opens_the_existing_case(library, tmp_path):
+    data = make_video(tmp_path / "v.mp4").read_bytes()
+    at = upload(open_page("library"), "first.mp4", data)
+    at = upload(at, "renamed copy.mp4", data)
+    (case,) = library.list_cases()
+    assert at.session_state["case_id"] == case.id
+    assert at.title[0].value == case.title  # now on Case review
+    assert f"already in the library as {case.title}" in texts(at)
+
+
+def test_bad_file_is_rejected_and_nothing_is_written(library):
+    at = upload(open_page("library"), "clip.mp4", b"this is not a video at all")
+    assert "Upload rejected: not a readable video" in at.error[0].value
+    assert library.list_cases() == []
+    data_dir = library.settings.data_dir
+    assert not any((data_dir / "videos").iterdir()) and not any((data_dir / "tmp").iterdir())
+
+
+def test_failed_case_shows_its_reason_and_can_be_retried(library, add_case):
+    def broken(video_path, out_dir, config, progress):
+        raise RuntimeError("decoder gave up at 0:03")
+
+    case_id = add_case(analyze=broken)
+    at = open_page("library")
+    assert "analysis failed. RuntimeError: decoder gave up at 0:03" in at.error[0].value
+    at.button(key=f"retry_{case_id}").click().run()
+    assert not at.exception
+    assert library.get_case(case_id).status == "queued"
+    assert not at.error
+
+
+def test_search_filters_and_open(library, add_case):
+    first, second = add_case(), add_case()
+    library.add_tag(second, "bleeding")
+    library.update_metadata(first, procedure="cholecystectomy", surgeon_id="S03")
+    at = open_page("library")
+    assert "2 case(s)" in texts(at)
+    assert "Phases: Preparation, Calot triangle dissection" in texts(at)
+    at.text_input(key="filter_text").input("bleeding").run()
+    assert "1 case(s)" in texts(at) and f"Case {second}" in texts(at)
+    at.text_input(key="filter_text").input("").run()
+    at.multiselect(key="filter_tools").set_value(["Clipper"]).run()
+    assert "2 case(s)" in texts(at)
+    at.text_input(key="filter_text").input("S03").run()
+    assert "1 case(s)" in texts(at) and "surgeon S03" in texts(at)
+    at.text_input(key="filter_text").input("no such words").run()
+    assert "No case matches these filters." in texts(at)
+    at.text_input(key="filter_text").input("").run()
+    at.button(key=f"open_list_{first}").click().run()
+    assert not at.exception
+    assert at.session_state["case_id"] == first and at.title[0].value == f"Case {first}"
+
+
+def test_teaching_sets_are_created_filled_and_ordered(library, add_case):
+    first, second = add_case(), add_case()
+    at = open_page("library")
+    at.text_input[1].input("Calot anatomy")  # [0] is the search box
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    (collection,) = library.list_collections()
+    assert collection.name == "Calot anatomy"
+    library.add_to_collection(collection.id, first)
+    library.add_to_collection(collection.id, second)
+    at.run()
+    assert "1." in texts(at) and "2." in texts(at)
+    at.button(key=f"down_{collection.id}_{first}").click().run()
+    assert library.get_collection(collection.id).case_ids == (second, first)
+    at.button(key=f"remove_{collection.id}_{second}").click().run()
+    assert library.get_collection(collection.id).case_ids == (first,)
+    assert any("Export teaching set" in b.label for b in at.download_button)
+
+
+def test_upload_limit_comes_from_the_settings(library, monkeypatch):
+    monkeypatch.setenv("SURGLENS_MAX_UPLOAD_MB", "5")
+    at = open_page("library")
+    assert at.file_uploader[0].proto.max_upload_size_mb == 5
+    assert "up to 5 MB" in at.file_uploader[0].label
+
+
+def test_unreadable_settings_give_an_error_not_a_traceback(library, monkeypatch):
+    monkeypatch.setenv("SURGLENS_MAX_UPLOAD_MB", "lots")
+    at = open_page("library")
+    assert "The case library cannot be opened: SURGLENS_MAX_UPLOAD_MB must be a number" in at.error[0].value

@@ -1,0 +1,266 @@
+"""End to end in Debian's Chromium: `surglens serve` (dashboard + worker), a real clip uploaded, analysed,
+reviewed (phase timeline seeks the player, annotated clip plays, a comment is added), then Diagnosis.
+
+Skips when ../shared/data or /usr/bin/chromium is absent; with SURGLENS_REQUIRE_BROWSER=1 (CI) a
+missing browser fails instead. SURGLENS_UPDATE_SCREENSHOT=1 also refreshes docs/screenshot.png.
+Screenshots go to runs/browser/.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.conftest import REPO, shared_path
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+CLIP = "0.975__group_57__VID22_372_and_VID26_693_b.mp4"
+SHOTS = REPO / "runs" / "browser"
+README_SHOT = REPO / "docs" / "screenshot.png"
+ANALYSIS_TIMEOUT_S = 900  # a 32 s clip on two busy CPU cores, including model loading
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+def _browser_or_skip():
+    """playwright's sync API, or skip (fail under SURGLENS_REQUIRE_BROWSER=1) when the browser is missing."""
+    required = os.environ.get("SURGLENS_REQUIRE_BROWSER") == "1"
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        problem = problem or "playwright is not installed (pip install playwright)"
+    if problem:
+        (pytest.fail if required else pytest.skip)(f"browser test: {problem}")
+    return sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def clip() -> Path:
+    return shared_path("cholec-clips", CLIP)
+
+
+@pytest.fixture(scope="module")
+def playwright_api():
+    return _browser_or_skip()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, clip, playwright_api):
+    """`surglens serve` on a free port with an empty library in tmp; yields (url, log path)."""
+    data = tmp_path_factory.mktemp("library")
+    port = _free_port()
+    log = data / "serve.log"
+    env = dict(os.environ, SURGLENS_DATA_DIR=str(data), YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(data / "yolo"))
+    env.pop("SURGLENS_DB_URL", None)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--address", "127.0.0.1", "--port", str(port)],
+                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"surglens serve did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url, log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # serve, its Streamlit and its worker: the group we started
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_api):
+    with playwright_api() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _no_exception(page) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def _wait_for_analysis(page, log: Path) -> None:
+    done = page.locator('[data-testid="stMarkdownContainer"]', has_text=re.compile(r"· done ·"))
+    failed = page.locator('[data-testid="stAlert"]', has_text="analysis failed")
+    deadline = time.monotonic() + ANALYSIS_TIMEOUT_S
+    while done.count() == 0:
+        if failed.count():
+            pytest.fail(f"{failed.first.inner_text()}\n--- serve log ---\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no analysis after {ANALYSIS_TIMEOUT_S} s\n--- serve log ---\n{log.read_text()[-3000:]}")
+        page.wait_for_timeout(1000)
+
+
+def _seconds(clock_text: str) -> int:
+    minutes, seconds = clock_text.split(":")[-2:]
+    return int(minutes) * 60 + int(seconds)
+
+
+def _playing(video, page) -> bool:
+    """True once the <video> has data and its currentTime advances."""
+    video.evaluate("v => { v.muted = true; if (v.paused) return v.play().catch(() => null); }")
+    first = video.evaluate("v => v.currentTime")
+    page.wait_for_timeout(1500)
+    ready, later = video.evaluate("v => [v.readyState, v.currentTime]")
+    return ready >= 2 and later > first
+
+
+def _full_page(page, path: Path) -> None:
+    """A screenshot of the whole page (Streamlit scrolls inside its own container, not the document)."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 6000))})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
+
+
+def _save_readme_shot(png: bytes) -> None:
+    """A small palette PNG of the review page for the README (< 400 KB)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image = image.resize((1200, round(image.height * 1200 / image.width)), Image.LANCZOS)
+    image = image.quantize(colors=192, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    README_SHOT.parent.mkdir(exist_ok=True)
+    image.save(README_SHOT, optimize=True)
+    assert README_SHOT.stat().st_size < 400_000
+
+
+def test_upload_analyse_review_comment(server, browser, clip):
+    url, log = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(60_000)
+
+    # Library: upload a real clip; its probe shows at once, the worker analyses it in the background.
+    page.goto(url)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(clip))
+    page.get_by_text("stored and queued for analysis").wait_for()
+    page.locator('[data-testid="stMetricValue"]', has_text="0:32").wait_for()  # the duration, probed at once
+    assert "VID22" not in page.content()  # the file name is not shown
+    progress = page.locator('[data-testid="stProgress"]')
+    assert "Case 1:" in progress.first.inner_text()  # the queue, drawn from the database
+    page.reload()  # the bar survives a reload (unless the analysis is already over)
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stProgress\"]')"
+                           " || [...document.querySelectorAll('p')].some(p => p.innerText.includes('· done ·'))")
+    _wait_for_analysis(page, log)
+    _no_exception(page)
+    page.locator("button", has_text="Open").first.click()
+
+    # Case review: the phase timeline above the instrument lanes.
+    timeline = page.locator('[data-testid="stPlotlyChart"]').first
+    timeline.locator("g.trace.bars path").first.wait_for()
+    assert timeline.get_by_text("no phase recognition").count() == 0, "the case has no phase timeline"
+    phase_bars = timeline.locator(".subplot.xy g.trace.bars path")
+    assert phase_bars.count() >= 1
+    _no_exception(page)
+
+    # Clicking a phase bar (the right-most, so it starts after 0:00) seeks the player to its start.
+    bars = phase_bars if phase_bars.count() > 1 else timeline.locator("g.trace.bars path")
+    boxes = [bars.nth(i).bounding_box() for i in range(bars.count())]
+    box = max((b for b in boxes if b and b["width"] > 2), key=lambda b: b["x"])
+    page.mouse.click(box["x"] + min(box["width"] / 2, 5), box["y"] + box["height"] / 2)
+    caption = page.get_by_text(re.compile(r"Starts at (?!0:00\b)\d+:\d\d"))
+    caption.wait_for()
+    start_s = _seconds(re.search(r"Starts at (\d+:\d\d)", caption.inner_text()).group(1))
+    player = page.locator("video").first
+    page.wait_for_function("([v, t]) => v.readyState >= 1 && Math.abs(v.currentTime - t) < 1.0",
+                           arg=[player.element_handle(), start_s])
+
+    # The annotated clip of a segment: cut, shown, playing.
+    page.get_by_role("tab", name="Annotated clip").click()
+    page.locator("button", has_text="Make annotated clip").click()
+    clip_video = page.locator("video").nth(1)
+    clip_video.wait_for(timeout=300_000)
+    deadline = time.monotonic() + 60
+    while not _playing(clip_video, page):
+        assert time.monotonic() < deadline, "the annotated clip does not play"
+    assert page.locator("button", has_text="Download this clip").count() == 1
+    _no_exception(page)
+
+    # A comment at the current time, shown in the list and as a marker on the timeline.
+    page.get_by_role("tab", name=re.compile(r"Comments \(0\)")).click()
+    page.locator('textarea[aria-label="Comment"]').fill("Clip applied before cutting: good practice.")
+    page.locator('[data-testid="stForm"]', has=page.locator('textarea[aria-label="Comment"]')).locator(
+        "button", has_text="Add").click()
+    page.get_by_role("tab", name=re.compile(r"Comments \(1\)")).wait_for()
+    timeline.get_by_text("comments").wait_for()  # the legend entry of the comment markers
+    _no_exception(page)
+
+    _full_page(page, SHOTS / "case_review_clip.png")
+
+    # The Motion section: trajectories over a frame, heatmap, metric tables.
+    page.get_by_role("tab", name=re.compile(r"Key moments")).click()
+    page.get_by_role("tab", name="Motion").click()
+    page.locator('[data-testid="stPlotlyChart"]').nth(2).locator(".main-svg").first.wait_for()
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    _no_exception(page)
+    page.wait_for_timeout(1000)
+    _full_page(page, SHOTS / "case_review.png")
+    if os.environ.get("SURGLENS_UPDATE_SCREENSHOT") == "1":
+        page.set_viewport_size({"width": 1400, "height": 1450})
+        page.wait_for_timeout(1500)
+        _save_readme_shot(page.screenshot())
+    page.close()
+
+
+def test_diagnosis_of_a_still_and_a_dicom(server, browser, clip, tmp_path):
+    url, _ = server
+    dicom = next(iter(sorted(shared_path("medical-images", "chest-xray").glob("*.dcm"))), None)
+    if dicom is None:
+        pytest.skip("no chest DICOM in ../shared/data/medical-images/chest-xray")
+    capture = cv2.VideoCapture(str(clip))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 400)
+    ok, bgr = capture.read()
+    capture.release()
+    assert ok
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), bgr)
+
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(240_000)  # loading a model on a busy CPU
+    for image in (still, dicom):
+        page.goto(f"{url}/diagnosis")
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(image))
+        result = page.locator("button", has_text="Download result (JSON)")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('button')].some(b => b.innerText.includes('Download result (JSON)'))"
+            " || document.querySelector('[data-testid=\"stException\"]')")
+        _no_exception(page)
+        assert result.count() == 1, page.locator('[data-testid="stAlert"]').all_inner_texts()
+        assert page.locator('[data-testid="stImage"]').count() >= 1
+        _full_page(page, SHOTS / f"diagnosis_{image.suffix.lstrip('.')}.png")
+    page.close()
