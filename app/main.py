@@ -16,7 +16,8 @@ from app.state import init_state  # noqa: E402
 st.set_page_config(page_title="SurgLens", page_icon=":material/visibility:", layout="wide")
 init_state()
 
-PAGES = Path(__file__).parent / "pages"
+# Not "pages/": a folder of that name beside the entry script switches on Streamlit's legacy multipage mode.
+PAGES = Path(__file__).parent / "views"
 page = st.navigation(
     {
         "Video": [

@@ -11,8 +11,8 @@ from analysis.moments import clock
 from app.resources import get_library
 from library import CaseRecord, Library
 
-CASE_REVIEW = "pages/case_review.py"  # relative to app/main.py, as st.switch_page wants
-LIBRARY = "pages/library.py"
+CASE_REVIEW = "views/case_review.py"  # relative to app/main.py, as st.switch_page wants
+LIBRARY = "views/library.py"
 POLL_S = 2.0  # how often progress bars re-read the database
 STALLED_S = 30.0  # a queue this old with nothing running probably has no worker
 STAGE_TEXT = {

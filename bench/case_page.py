@@ -135,7 +135,7 @@ sys.path.insert(0, sys.argv[1])
 from streamlit.testing.v1 import AppTest
 times = {"library": [], "case": []}
 for i in range(int(sys.argv[3]) + 1):
-    for name, page in (("library", "pages/library.py"), ("case", "pages/case_review.py")):
+    for name, page in (("library", "views/library.py"), ("case", "views/case_review.py")):
         at = AppTest.from_file(sys.argv[1] + "/app/main.py", default_timeout=120)
         at.run()
         at.session_state["case_id"] = int(sys.argv[2])

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Callable, Sequence
 
 import pandas as pd
 
+from analysis.moments import clock
 from analysis.results import ANNOTATED, CASE_JSON, CLIPS_DIR, PHASE_CHOLEC80, CaseResult
 from library.errors import LibraryError
 from library.records import CaseRecord, CommentRecord
@@ -132,14 +133,6 @@ def html_report(library: Library, case_id: int, figures: FigureBuilder | None = 
     record = library.get_case(case_id)
     comments = library.list_comments(case_id)
     return _report(record, _results_or_none(library, record), comments, figures)
-
-
-def clock(seconds: float) -> str:
-    """m:ss (or h:mm:ss) of a time in the video."""
-    total = int(round(seconds))
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -123,7 +123,7 @@ def open_page(page: str, **state: Any) -> AppTest:
     at.run()
     for key, value in state.items():
         at.session_state[key] = value
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"views/{page}.py")
     at.run()
     assert not at.exception, at.exception
     return at

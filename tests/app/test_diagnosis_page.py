@@ -16,7 +16,7 @@ from models.diagnosis.still import StillAnalyzer, StillReport
 from tests.conftest import REPO, shared_path
 from video.quality import measure_quality, quality_findings
 
-PAGE = str(REPO / "app" / "pages" / "diagnosis.py")
+PAGE = str(REPO / "app" / "views" / "diagnosis.py")
 
 
 class FakeStill(StillAnalyzer):

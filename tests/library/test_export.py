@@ -9,7 +9,8 @@ import zipfile
 import plotly.graph_objects as go
 import pytest
 
-from library.export import clock, export_case, export_collection, html_report, zip_bytes
+from analysis.moments import clock
+from library.export import export_case, export_collection, html_report, zip_bytes
 from library.worker import Worker
 from tests.library.conftest import fake_analyze, fake_video
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-# Running this file directly (AppTest.from_file, `streamlit run app/pages/diagnosis.py`) needs the repo on sys.path.
+# Running this file directly (AppTest.from_file, `streamlit run app/views/diagnosis.py`) needs the repo on sys.path.
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
