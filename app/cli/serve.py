@@ -11,7 +11,12 @@ from pathlib import Path
 APP = Path(__file__).resolve().parent.parent / "main.py"
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM takes the same path as Ctrl+C, so the worker is stopped too
+
+
 def _serve(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _stop)
     env = dict(os.environ, YOLO_OFFLINE="1")
     worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
     cmd = [
