@@ -43,7 +43,10 @@ def build_stages(config: AnalysisConfig) -> list[Stage]:
     if config.phase:
         from analysis.stages.phase import PhaseStage
 
-        stages.append(PhaseStage(weights=config.phase_weights))
+        # The phase model's features must come from the detector it was trained with: share the
+        # detection stage's detector (one forward pass per frame) only when that is the shipped one.
+        shared = detection.detector if detection is not None and config.detector_weights is None else None
+        stages.append(PhaseStage(weights=config.phase_weights, detector=shared))
     if config.detect:
         from analysis.stages.motion import MotionStage
 

@@ -46,6 +46,9 @@ class Detector:
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.device = device or "cpu"
         self._pooled: dict[int, Any] = {}
+        # The last batch's frames and results: stages sharing this detector (detection, phase) ask for
+        # the same frames in turn, and get one forward pass. Holding the frames keeps their ids unique.
+        self._last: tuple[list[np.ndarray], list[Detections], np.ndarray] | None = None
         layers = self.model.model.model
         for index in feature_layers:
             layers[index].register_forward_hook(self._make_hook(index))
@@ -68,6 +71,9 @@ class Detector:
         if len(frames) == 0:
             return [], np.zeros((0, 0), dtype=np.float32)
         indices = list(frame_indices) if frame_indices is not None else [-1] * len(frames)
+        last = self._last
+        if last is not None and len(last[0]) == len(frames) and all(a is b for a, b in zip(last[0], frames)):
+            return [_with_frame_index(d, i) for d, i in zip(last[1], indices)], last[2]
         self._pooled.clear()
         # ultralytics expects BGR arrays.
         results = self.model.predict(
@@ -81,6 +87,7 @@ class Detector:
         )
         detections = [Detections.from_ultralytics(r, i) for r, i in zip(results, indices)]
         features = np.concatenate([self._pooled[i] for i in self.feature_layers], axis=1).astype(np.float32)
+        self._last = (list(frames), detections, features)
         return detections, features
 
     def __call__(self, frames: Sequence[np.ndarray], frame_indices: Sequence[int] | None = None) -> list[Detections]:
@@ -91,3 +98,9 @@ class Detector:
         out = np.zeros(len(self.class_names), dtype=np.float32)
         np.maximum.at(out, detections.class_id, detections.confidence)
         return out
+
+
+def _with_frame_index(det: Detections, frame_index: int) -> Detections:
+    out = det[np.arange(len(det))]  # a copy: callers may set tracker ids on what they get
+    out.frame_index = np.full(len(out), frame_index, dtype=np.int64)
+    return out

@@ -68,6 +68,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(sub) -> None:
     """Add the phase subcommands."""
     from models.phase.model import PhaseModelConfig
+    from models.phase.train import MODEL_VERSION
 
     defaults = PhaseModelConfig()
     p = sub.add_parser("train-phase", help="train the phase model (leave-one-video-out report, then fit on all videos)")
@@ -77,7 +78,7 @@ def register(sub) -> None:
     p.add_argument("--temperature", type=float, default=defaults.temperature, help="weight of the per-second evidence")
     p.add_argument("--substates", type=int, default=defaults.substates, help="HMM sub-states per phase (duration sharpness)")
     p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--version", default=MODEL_VERSION)
     p.add_argument("--no-lovo", action="store_true", help="skip the leave-one-video-out evaluation")
     p.add_argument("--report", help="also write the full leave-one-video-out JSON here")
     p.set_defaults(func=_train)

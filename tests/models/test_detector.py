@@ -101,3 +101,15 @@ def test_finds_the_clip_instrument_in_every_real_clip(detector, cholec_clips):
         if best < 0.5:
             missed.append((clip.name, tool, round(best, 2)))
     assert not missed, f"expected instrument not found with confidence >= 0.5: {missed}"
+
+
+def test_same_frames_twice_take_one_forward_pass(detector, monkeypatch):
+    frames = [np.zeros((96, 128, 3), np.uint8), np.full((96, 128, 3), 90, np.uint8)]
+    dets, feats = detector.predict(frames, [1, 2])
+    calls = []
+    monkeypatch.setattr(detector.model, "predict", lambda *a, **k: calls.append(1))
+    again, feats2 = detector.predict(list(frames), [5, 6])
+    assert calls == [] and feats2 is feats
+    assert [int(d.frame_index[0]) if len(d) else 5 + i for i, d in enumerate(again)] == [5, 6]
+    with pytest.raises(TypeError):  # new arrays (even equal ones) run the model again
+        detector.predict([f.copy() for f in frames])
