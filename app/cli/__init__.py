@@ -15,6 +15,17 @@ class CLIError(Exception):
     """A failure to report as one line on stderr with a non-zero exit code."""
 
 
+def positive_float(value: str) -> float:
+    """argparse type: a positive number, with the bad value quoted in the error."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="surglens", description="Laparoscopic surgery video analysis.")
     sub = parser.add_subparsers(dest="command", required=True)

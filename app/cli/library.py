@@ -5,6 +5,8 @@ import argparse
 import json
 import signal
 
+from app.cli import positive_float
+
 
 def _settings(args: argparse.Namespace):
     from library.config import Settings
@@ -15,16 +17,6 @@ def _settings(args: argparse.Namespace):
 def _add_location(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="library folder (default: $SURGLENS_DATA_DIR or ./data)")
     parser.add_argument("--db-url", help="SQLAlchemy URL (default: $SURGLENS_DB_URL or SQLite in the data folder)")
-
-
-def _positive(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {value!r}") from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value!r}")
-    return seconds
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -99,7 +91,7 @@ def register(sub) -> None:
     """Add `worker` and `library` subcommands."""
     worker = sub.add_parser("worker", help="run the background analysis worker (takes jobs from the library)")
     worker.add_argument("--once", action="store_true", help="exit when the queue is empty instead of waiting")
-    worker.add_argument("--poll-seconds", type=_positive, default=2.0, help="wait between queue checks (default 2)")
+    worker.add_argument("--poll-seconds", type=positive_float, default=2.0, help="wait between queue checks (default 2)")
     _add_location(worker)
     worker.set_defaults(func=_worker)
 

@@ -14,15 +14,9 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _sample_fps(value: str) -> float | None:
-    if value == "all":
-        return None
-    try:
-        fps = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--sample-fps must be a number or 'all', got {value!r}") from None
-    if fps <= 0:
-        raise argparse.ArgumentTypeError(f"--sample-fps must be positive, got {value!r}")
-    return fps
+    from app.cli import positive_float
+
+    return None if value == "all" else positive_float(value)
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.pipeline import Progress
+
 from analysis.results import (
     ANNOTATED,
     CLIPS_DIR,
@@ -137,14 +139,6 @@ def write_fake_results(out_dir: Path, phases: list[tuple[float, float, str]] | N
         shutil.rmtree(out_dir)
     partial.rename(out_dir)
     return case
-
-
-@dataclass
-class Progress:
-    stage: str
-    done: int
-    total: int
-    eta_s: float | None
 
 
 def fake_analyze(video_path: Path, out_dir: Path, config, progress) -> dict:
