@@ -57,6 +57,13 @@ def _export(args: argparse.Namespace) -> int:
 
     folder = export_detector(args.run, args.dest, version=args.version)
     print(f"exported: {folder}", file=sys.stderr)
+    evals = (args.voc, args.cholect50, args.track_video, args.track_gt)
+    if any(evals):
+        if not all(evals):
+            raise ValueError("model card evaluation needs all of --voc, --cholect50, --track-video and --track-gt")
+        from models.detector_card import evaluate_into_card
+
+        _emit(evaluate_into_card(folder, *evals), None)
     return 0
 
 
@@ -97,4 +104,8 @@ def register(sub) -> None:
     p.add_argument("run", help="training run folder (holds weights/last.pt and results.csv)")
     p.add_argument("--dest", default="assets/models/detector")
     p.add_argument("--version", default="1.0.0")
+    p.add_argument("--voc", help="with the next three: evaluate and write MODEL_CARD.md (VOC root, test split)")
+    p.add_argument("--cholect50", help="CholecT50 root for tool-presence AP")
+    p.add_argument("--track-video", help="tracking video (m2cai16-track-v10 mp4)")
+    p.add_argument("--track-gt", help="its ground truth (JSON or MOTChallenge txt)")
     p.set_defaults(func=_export)
