@@ -16,7 +16,7 @@ from analysis.charts import (
 )
 from analysis.clips import annotated_clip, cached_clips
 from analysis.moments import clock, display_name
-from analysis.results import CaseResultError
+from analysis.results import CaseResult, CaseResultError
 from app.resources import CaseData, case_data, frame_at, version_of
 from app.state import init_state
 from app.widgets import LIBRARY, analysis_progress, library_or_stop
@@ -101,7 +101,8 @@ def player(case: CaseRecord, data: CaseData) -> None:
         st.session_state["video_source"] = "Original"
     source = st.segmented_control("Video", options, key="video_source", label_visibility="collapsed", required=True,
                                   help="Annotated: the analysed frames with instruments, track ids and trails")
-    path = data.annotated if source == "Annotated" else case.video_path
+    # Uploads browsers cannot play (avi, mkv, other codecs) have an H.264 proxy made by the analysis.
+    path = data.annotated if source == "Annotated" else CaseResult(data.case_dir, data.case).playable_video(case.video_path)
     if not Path(path).exists():
         st.error("The video file of this case is missing from the library folder.")
         return
