@@ -2,7 +2,7 @@
 reviewed (phase timeline seeks the player, annotated clip plays, a comment is added), then Diagnosis.
 
 Skips when ../shared/data or /usr/bin/chromium is absent; with SURGLENS_REQUIRE_BROWSER=1 (CI) a
-missing browser fails instead. SURGLENS_UPDATE_SCREENSHOT=1 also refreshes docs/screenshot.png.
+missing browser fails instead. SURGLENS_UPDATE_SCREENSHOT=1 also refreshes assets/docs/screenshot.png.
 Screenshots go to runs/browser/.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 CLIP = "0.975__group_57__VID22_372_and_VID26_693_b.mp4"
 SHOTS = REPO / "runs" / "browser"
-README_SHOT = REPO / "docs" / "screenshot.png"
+README_SHOT = REPO / "assets" / "docs" / "screenshot.png"
 ANALYSIS_TIMEOUT_S = 900  # a 32 s clip on two busy CPU cores, including model loading
 VIEWPORT = {"width": 1400, "height": 1000}
 
