@@ -9,11 +9,10 @@ import numpy as np
 
 from models.detections import Detections
 from models.registry import ModelNotFoundError, resolve_model
-from models.taxonomy import ASSETS_DIR
 from video.quality import Finding, QualityThresholds, measure_quality, quality_findings
 
-# The shipped detector, else the development checkpoint a fresh training run leaves behind.
-DETECTOR_CANDIDATES = ("detector", ASSETS_DIR.parent / "runs" / "dev_detector")
+# Where the still analysis looks for detector weights: the shipped model.
+DETECTOR_CANDIDATES: tuple[str | Path, ...] = ("detector",)
 
 
 STILL_NOTE = "detector confidences are uncalibrated scores of a research model; not for clinical use"
@@ -31,8 +30,8 @@ def find_detector_weights() -> Path:
         except ModelNotFoundError:
             continue
     raise NoDetectorError(
-        "no instrument-detector weights yet: expected assets/models/detector/ (shipped) or runs/dev_detector/ "
-        "(development checkpoint); train one with `surglens train-detector`"
+        "no instrument-detector weights: expected assets/models/detector/ (shipped); "
+        "train and export one with `surglens train-detector` and `surglens export-detector`"
     )
 
 

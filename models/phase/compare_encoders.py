@@ -7,7 +7,7 @@ Leave-one-video-out on a CholecT50 root, same folds, same HMM and decoder for ev
       training videos' labelled frames (96 px, flips, crops, brightness jitter, 40 epochs).
 
     .venv/bin/python -m models.phase.compare_encoders --data ../shared/data/cholect50-val \
-        [--detector runs/dev_detector] [--out runs/phase/encoder_comparison.json]
+        [--detector MODEL_FOLDER] [--out runs/phase/encoder_comparison.json]
 """
 from __future__ import annotations
 

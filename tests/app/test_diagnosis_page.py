@@ -139,7 +139,7 @@ def test_missing_detector_weights_are_explained(monkeypatch, cholec_clips):
     monkeypatch.setattr(still, "DETECTOR_CANDIDATES", ("no-such-model",))
     st.cache_resource.clear()
     at = upload("still.png", frame_png(cholec_clips[0]), "image/png")
-    assert len(at.error) == 1 and "no instrument-detector weights yet" in at.error[0].value
+    assert len(at.error) == 1 and "no instrument-detector weights" in at.error[0].value
     st.cache_resource.clear()
 
 
