@@ -37,6 +37,9 @@ def train_detector(cfg: DetectorTrainConfig, resume: bool = True) -> Path:
     run_dir = Path(cfg.out_dir) / cfg.name
     last = run_dir / "weights" / "last.pt"
     if resume and last.exists():
+        # ultralytics marks a finished run's checkpoint with epoch -1 (optimizer stripped): nothing to resume.
+        if torch.load(last, map_location="cpu", weights_only=False).get("epoch", -1) == -1:
+            return last
         ul.YOLO(str(last)).train(resume=True)
         return last
     device = cfg.device or ("0" if torch.cuda.is_available() else "cpu")
