@@ -8,18 +8,18 @@ process (so peak RSS is that job's own):
   track     a plain ultralytics `model.track(persist=True)` loop over EVERY frame (what a naive tool does)
 Figures: video-seconds per wall-second, ratios to decode-only, peak RSS.
 
-    .venv/bin/python bench/analyze.py [--sample-fps 1] [--clips N] [--out runs/bench/analyze.json]
+    .venv/bin/python -m bench.analyze [--sample-fps 1] [--clips N] [--out runs/bench/analyze.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench.decode import measure_child
 
 REPO = Path(__file__).resolve().parent.parent
 CLIPS = REPO.parent / "shared" / "data" / "cholec-clips"
@@ -47,17 +47,6 @@ print(n)
 """
 
 
-def measured(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of a child process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ, YOLO_OFFLINE="1"))
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd[:4]} failed: {proc.stderr.read().decode()[-500:]}")
-    return seconds, usage.ru_maxrss / 1024
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sample-fps", type=float, default=1.0)
@@ -76,8 +65,8 @@ def main() -> int:
     for clip in clips:
         info = probe(clip)
         with tempfile.TemporaryDirectory() as tmp:
-            dec_s, dec_rss = measured([py, "-c", DECODE, str(clip), str(args.sample_fps)])
-            ana_s, ana_rss = measured([py, "-m", "app.cli", "analyze", str(clip), "--out", f"{tmp}/case",
+            dec_s, dec_rss, _ = measure_child([py, "-c", DECODE, str(clip), str(args.sample_fps)])
+            ana_s, ana_rss, _ = measure_child([py, "-m", "app.cli", "analyze", str(clip), "--out", f"{tmp}/case",
                                        "--sample-fps", str(args.sample_fps), "--quiet"])
             # The pipeline's own time (models loaded, video decoded once, every stage), without start-up.
             pipe_s = json.loads(Path(tmp, "case", "case.json").read_text())["wall_seconds"]
@@ -86,7 +75,7 @@ def main() -> int:
                "pipeline_s": pipe_s, "pipeline_video_s_per_s": round(info.duration_s / pipe_s, 2),
                "decode_rss_mib": round(dec_rss), "analyze_rss_mib": round(ana_rss)}
         if not args.skip_track_loop:
-            trk_s, trk_rss = measured([py, "-c", TRACK_LOOP, str(clip)])
+            trk_s, trk_rss, _ = measure_child([py, "-c", TRACK_LOOP, str(clip)])
             row.update({"track_loop_s": round(trk_s, 2), "track_loop_video_s_per_s": round(info.duration_s / trk_s, 2),
                         "track_loop_over_analyze": round(trk_s / ana_s, 2), "track_loop_rss_mib": round(trk_rss)})
         rows.append(row)

@@ -48,7 +48,7 @@ def _child(backend: str, sample: str, path: str) -> None:
     print(json.dumps({"frames": frames, "seconds": seconds, "backend": reader.backend, "warnings": reader.warnings}))
 
 
-def _measure(cmd: list[str]) -> tuple[float, float, str]:
+def measure_child(cmd: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MiB) and stdout of a child process."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
@@ -66,11 +66,11 @@ def measure_file(path: Path, frame_count: int, repeat: int) -> list[dict]:
     ffmpeg_cmd = [_ffmpeg(), "-v", "error", "-threads", "2", "-i", str(path), "-f", "null", "-"]
     best: dict[tuple[str, str], dict] = {}
     for _ in range(repeat):
-        seconds, rss, _ = _measure(ffmpeg_cmd)
+        seconds, rss, _ = measure_child(ffmpeg_cmd)
         rounds = [("ffmpeg -f null", "all", {"frames": frame_count, "seconds": seconds}, rss)]
         for backend in BACKENDS:
             for mode, sample in MODES.items():
-                _, rss, out = _measure([sys.executable, "-m", "bench.decode", "--child", backend, sample, str(path)])
+                _, rss, out = measure_child([sys.executable, "-m", "bench.decode", "--child", backend, sample, str(path)])
                 rounds.append((backend, mode, json.loads(out.strip().splitlines()[-1]), rss))
         for reader, mode, result, rss in rounds:
             row = best.setdefault((reader, mode), {"file": path.name, "reader": reader, "mode": mode, "frames": result["frames"],

@@ -6,8 +6,6 @@ from typing import Any, Iterable
 
 import numpy as np
 
-COLUMNS = ("x1", "y1", "x2", "y2", "confidence", "class_id", "tracker_id", "frame_index")
-
 
 @dataclass
 class Detections:
@@ -82,11 +80,6 @@ class Detections:
             frame_index=np.full(n, frame_index, dtype=np.int64),
         )
 
-    @property
-    def center(self) -> np.ndarray:
-        """(N, 2) box centres."""
-        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2], axis=1)
-
     def to_columns(self) -> dict[str, np.ndarray]:
         """Flat named columns (for pandas / Parquet)."""
         return {
@@ -94,9 +87,3 @@ class Detections:
             "confidence": self.confidence, "class_id": self.class_id,
             "tracker_id": self.tracker_id, "frame_index": self.frame_index,
         }
-
-    @classmethod
-    def from_columns(cls, cols: Any) -> "Detections":
-        """Inverse of `to_columns`; accepts a dict of arrays or a DataFrame."""
-        xyxy = np.stack([np.asarray(cols[k], dtype=np.float32) for k in ("x1", "y1", "x2", "y2")], axis=1) if len(cols["x1"]) else np.zeros((0, 4))
-        return cls(xyxy, cols["confidence"], cols["class_id"], cols["tracker_id"], cols["frame_index"])

@@ -101,10 +101,9 @@ def evaluate_tracker(
 
     info = probe(video)
     pred, fps = track_video(video, detector, Tracker(tracker, frame_rate=info.fps), keep)
-    if len(pred) != len(gt):
-        if len(pred) < len(gt):
-            raise ValueError(f"video {str(video)!r} has {len(pred)} frames but the ground truth has {len(gt)}")
-        pred = pred[: len(gt)]
+    if len(pred) < len(gt):
+        raise ValueError(f"video {str(video)!r} has {len(pred)} frames but the ground truth has {len(gt)}")
+    pred = pred[: len(gt)]  # ground truth may cover only the start of the video
     if predictions_out:
         write_mot(predictions_out, pred)
     report = evaluate_tracking(gt, pred, iou_threshold)

@@ -1,7 +1,7 @@
 """Training the instrument detector (ultralytics YOLO from scratch, CPU by default)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from models._ultralytics import load_ultralytics
@@ -63,7 +63,6 @@ def train_detector(cfg: DetectorTrainConfig, resume: bool = True) -> Path:
         plots=False,
         cache="ram",
     )
-    (run_dir / "surglens_config.json").write_text(__import__("json").dumps(asdict(cfg), indent=2))
     return last
 
 

@@ -66,9 +66,8 @@ class DetectionStage(Stage):
 
     def finish(self, ctx: StageContext) -> dict[str, Any]:
         names = self.detector.class_names
-        cols = {k: pd.Series(dtype=t) for k, t in [("x1", "float32"), ("y1", "float32"), ("x2", "float32"), ("y2", "float32"),
-                ("confidence", "float32"), ("class_id", "int64"), ("tracker_id", "int64"), ("frame_index", "int64"), ("timestamp_s", "float64")]}
-        table = pd.concat(self._parts, ignore_index=True) if self._parts else pd.DataFrame(cols)
+        empty = pd.DataFrame({**Detections.empty().to_columns(), "timestamp_s": np.zeros(0)})
+        table = pd.concat(self._parts, ignore_index=True) if self._parts else empty
         table["class_name"] = pd.Categorical([names[i] for i in table["class_id"]], categories=names)
         table.to_parquet(ctx.out_dir / DETECTIONS, index=False)
         presence = tool_presence_per_second(table, names, ctx.info.duration_s)
