@@ -25,7 +25,10 @@ page = st.navigation(
             st.Page(PAGES / "case_review.py", title="Case review", icon=":material/movie:"),
             st.Page(PAGES / "analytics.py", title="Analytics", icon=":material/monitoring:"),
         ],
-        "Images": [st.Page(PAGES / "diagnosis.py", title="Diagnosis", icon=":material/radiology:")],
+        "Images": [
+            st.Page(PAGES / "diagnosis.py", title="Diagnosis", icon=":material/radiology:"),
+            st.Page(PAGES / "volume.py", title="CT/MR series", icon=":material/view_in_ar:"),
+        ],
         "System": [st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:")],
     }
 )
