@@ -67,7 +67,14 @@ def analyze_video(
     config: AnalysisConfig | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Analyse one video into `out_dir` (case.json + per-stage tables); returns the case dict."""
+    """Analyse one video into `out_dir` (case.json + per-stage tables); returns the case dict.
+
+    `out_dir` must be absent, empty or a previous case (analysis.pipeline.check_output_folder):
+    checked before any model loads, and a folder of anything else is refused, never deleted.
+    """
+    from analysis.pipeline import check_output_folder
+
+    check_output_folder(out_dir)
     config = config or AnalysisConfig()
     case = run_pipeline(video_path, out_dir, build_stages(config), sample_fps=config.sample_fps, progress=progress)
     return case

@@ -3,7 +3,9 @@
 Decoding runs in a thread that fills a bounded queue of frame batches, so decoding overlaps
 inference and memory stays flat whatever the video length. Results are written into a temporary
 folder that replaces the output folder only when every stage has finished, so a failed run never
-leaves a half-written case.
+leaves a half-written case. Only a folder SurgLens wrote is ever replaced or removed: the output
+folder must be absent, empty or a previous case (its case.json), and the temporary folder carries a
+marker file (`check_output_folder`).
 """
 from __future__ import annotations
 
@@ -87,6 +89,48 @@ class AnalysisError(RuntimeError):
     """An analysis that could not complete; the message names the stage and the cause."""
 
 
+class OutputFolderError(AnalysisError):
+    """The output folder holds something SurgLens did not write; nothing was deleted."""
+
+
+PARTIAL_MARKER = ".surglens-partial"  # in `<out>.partial` while SurgLens writes it
+
+
+def is_case_folder(folder: str | Path) -> bool:
+    """Whether `folder` is a case SurgLens wrote: it holds the case.json of a finished analysis."""
+    try:
+        case = json.loads((Path(folder) / "case.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(case, dict) and isinstance(case.get("schema_version"), int) and isinstance(case.get("video"), dict)
+
+
+def partial_folder(out_dir: str | Path) -> Path:
+    """The temporary folder an analysis into `out_dir` writes before it replaces `out_dir`."""
+    out_dir = Path(out_dir)
+    return out_dir.with_name(out_dir.name + ".partial")
+
+
+def check_output_folder(out_dir: str | Path) -> None:
+    """Raise `OutputFolderError` unless an analysis may write `out_dir` and its temporary folder.
+
+    `out_dir` may be absent, an empty folder, or a previous case (replaced when the analysis
+    completes); `<out_dir>.partial` may be absent, empty or one SurgLens left (its marker file).
+    Anything else -- a folder of the user's files, a file, a link -- is refused and left untouched.
+    """
+    out_dir = Path(out_dir)
+    for folder, ours, what in ((out_dir, is_case_folder, "a previous SurgLens case (no case.json written by SurgLens)"),
+                               (partial_folder(out_dir), lambda p: (p / PARTIAL_MARKER).is_file(),
+                                "one SurgLens left behind")):
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise OutputFolderError(f"output folder {str(folder)!r} exists and is not a folder; choose another --out")
+        if folder.is_dir() and any(folder.iterdir()) and not ours(folder):
+            raise OutputFolderError(
+                f"output folder {str(folder)!r} is not empty and is not {what}; SurgLens only replaces "
+                "folders it wrote. Choose a new or empty folder; nothing was deleted"
+            )
+
+
 _END = object()
 
 
@@ -119,12 +163,14 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Decode `video_path` once, feed every stage, write `out_dir/case.json`; returns the case dict."""
     video_path, out_dir = Path(video_path), Path(out_dir)
+    check_output_folder(out_dir)
     info = probe(video_path)
     reader = FrameReader(video_path, sample_fps=sample_fps, resize=resize)
     total = reader.expected_count()
-    tmp_dir = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir = partial_folder(out_dir)
+    shutil.rmtree(tmp_dir, ignore_errors=True)  # checked above: absent, empty or ours
     tmp_dir.mkdir(parents=True)
+    (tmp_dir / PARTIAL_MARKER).write_text("written by SurgLens; removed when the analysis completes\n")
     timings: dict[str, float] = {s.name: 0.0 for s in stages}
     ctx = StageContext(info=info, out_dir=tmp_dir, sample_fps=sample_fps, resize=resize)
     for stage in stages:
@@ -190,6 +236,8 @@ def run_pipeline(
         "versions": _versions(),
     }
     (tmp_dir / "case.json").write_text(json.dumps(case, indent=2, default=_json_default))
+    check_output_folder(out_dir)  # again: the folder may have changed while the analysis ran
+    (tmp_dir / PARTIAL_MARKER).unlink()
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp_dir.rename(out_dir)

@@ -5,7 +5,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VIDEO_EXTENSIONS = ("mp4", "mov", "avi", "mkv", "webm")
+# Extensions the upload dialog names. They are only a hint: any file whose content FFmpeg reads as a
+# video in a plain video container is accepted, whatever it is called (video.probe.VIDEO_DEMUXERS).
+VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "avi", "mkv", "webm", "ts", "m2ts", "mts", "mpg", "mpeg", "vob", "wmv", "mxf")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ Privacy decisions
 -----------------
 - The original file name of an upload is never stored anywhere: not in the database, not in the
   stored file's name (`videos/<sha256>.<ext>`), not in logs, not in exports. Only its extension is
-  used, to pick the container. A case is shown as a pseudonymous title, "Case <id>" (editable).
+  used, as the stored file's extension when it is a usual video one (else one is taken from the
+  container the probe found). Whether a file is a video is decided by its content alone. A case is shown as a pseudonymous title, "Case <id>" (editable).
 - Of the probe only technical stream fields are kept (`PROBE_FIELDS`: container, codec, pixel
   format, size, fps, frame count, duration, rotation, audio flag, bitrate, file size). Container
   metadata such as creation time, device or GPS is never read into the library, shown or exported.
@@ -51,6 +52,10 @@ MAX_COMMENT_CHARS = 5000
 MAX_TAG_CHARS = 64
 CASE_ORDERS = ("newest", "oldest", "title", "duration", "operation_date")
 _CHUNK = 1 << 20
+_PLAIN_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
+# FFmpeg demuxer name -> the usual file extension, for uploads without a usual video extension.
+_CONTAINER_EXTENSIONS = {"mov": "mp4", "mpegts": "ts", "mpeg": "mpg", "matroska": "mkv", "mpegvideo": "m2v",
+                         "asf": "wmv", "ogg": "ogv", "yuv4mpegpipe": "y4m"}
 _UNSET: Any = object()
 
 ProbeFn = Callable[[Path], Any]  # returns an object with to_dict(), like video.probe
@@ -99,9 +104,10 @@ class Library:
         """Store a video once and queue its analysis; returns (case, created).
 
         `source` is a path or a binary file object (e.g. Streamlit's UploadedFile); `ext` is the
-        extension ("mp4" or ".mp4"), taken from the path or the object's `.name` when omitted.
-        The upload is checked (extension, size, probe) in `data_dir/tmp` before anything enters the
-        library; a rejected file raises `IngestError` and leaves no row and no file. A file already
+        extension ("mp4" or ".mp4"), taken from the path or the object's `.name` when omitted; it
+        names the stored file but does not decide acceptance: any file the probe reads as a video
+        is accepted (MPEG-TS, MPEG-PS, ... whatever its name). The upload is checked (size, probe)
+        in `data_dir/tmp` before anything enters the library; a rejected file raises `IngestError` and leaves no row and no file. A file already
         in the library (same content hash) returns the existing case with created=False.
         `config` is an analysis.analyze.AnalysisConfig or a dict of its fields.
         """
@@ -113,7 +119,7 @@ class Library:
             if existing is not None:
                 return existing, False
             probe = self._probe_upload(tmp)
-            dest = self.settings.videos_dir / f"{sha256}.{ext}"
+            dest = self.settings.videos_dir / f"{sha256}.{self._stored_extension(ext, probe)}"
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -139,17 +145,22 @@ class Library:
             raise
         return record, True
 
-    def _extension(self, source: str | Path | BinaryIO, ext: str | None) -> str:
+    @staticmethod
+    def _extension(source: str | Path | BinaryIO, ext: str | None) -> str:
+        """The upload's extension, lower-case without the dot ("" when absent or not a plain token)."""
         if ext is None:
             name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "")
             ext = Path(name).suffix if name else ""
-        ext = ext.lower().lstrip(".")
-        allowed = ", ".join(f".{e}" for e in self.settings.video_extensions)
-        if not ext:
-            raise IngestError(f"no file extension given; allowed: {allowed}")
-        if ext not in self.settings.video_extensions:
-            raise IngestError(f"unsupported file type '.{ext}'; allowed: {allowed}")
-        return ext
+        ext = (ext or "").lower().lstrip(".")
+        return ext if _PLAIN_EXTENSION.match(ext) else ""
+
+    def _stored_extension(self, ext: str, probe: Mapping[str, Any]) -> str:
+        """The upload's own extension when it is a usual video one, else one named after the probed container."""
+        if ext in self.settings.video_extensions:
+            return ext
+        container = str(probe.get("container") or "").split(",")[0].lower()
+        name = _CONTAINER_EXTENSIONS.get(container, container)
+        return name if _PLAIN_EXTENSION.match(name) else "video"
 
     def _analysis_config(self, config: Mapping[str, Any] | Any | None) -> dict[str, Any]:
         if config is None:
@@ -181,7 +192,7 @@ class Library:
             if hasattr(stream, "seek"):
                 stream.seek(0)
         self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.settings.tmp_dir, prefix="upload-", suffix=f".{ext}")
+        fd, name = tempfile.mkstemp(dir=self.settings.tmp_dir, prefix="upload-", suffix=f".{ext}" if ext else "")
         tmp = Path(name)
         hasher, total = hashlib.sha256(), 0
         try:

@@ -13,7 +13,7 @@ import numpy as np
 
 from models._ultralytics import load_ultralytics
 from models.detections import Detections
-from models.registry import ModelEntry, resolve_model
+from models.registry import ModelEntry, resolve_model, verify_weights
 
 DEFAULT_MODEL = "detector"
 # Neck outputs (P3, P4, P5) and the deepest backbone block of YOLO11: pooled, they describe the scene.
@@ -34,6 +34,8 @@ class Detector:
         feature_layers: Sequence[int] = FEATURE_LAYERS,
     ):
         self.entry: ModelEntry = resolve_model(weights or DEFAULT_MODEL)
+        # ultralytics unpickles the file: check it first (shipped weights must carry their SHA-256).
+        verify_weights(self.entry, required=self.entry.shipped)
         ul = load_ultralytics()
         self.model = ul.YOLO(str(self.entry.weights), task="detect")
         model_names = [self.model.names[i] for i in sorted(self.model.names)]

@@ -13,7 +13,7 @@ from typing import Callable
 import av
 import numpy as np
 
-from video.probe import VideoInfo, probe
+from video.probe import VideoInfo, open_input, probe
 from video.reader import Frame, FrameReader
 from video.writer import VideoWriter, atomic_path, open_mp4_output
 
@@ -59,7 +59,7 @@ def _check_window(info: VideoInfo, start_s: float, end_s: float) -> None:
 
 
 def _copy_packets(src: Path, dst: Path, start_s: float, end_s: float) -> None:
-    with av.open(str(src)) as source, atomic_path(dst) as tmp:
+    with open_input(src) as source, atomic_path(dst) as tmp:
         stream = source.streams.video[0]
         time_base, origin = stream.time_base, stream.start_time or 0
         source.seek(origin + int(start_s / time_base), stream=stream, backward=True, any_frame=False)

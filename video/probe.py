@@ -4,9 +4,16 @@ The fps is the stream's own average rate (never assumed), and the frame count is
 container's sample count when it has one that matches its index, otherwise a count of the demuxed
 video packets. No container or stream tags are kept: creation time, device and GPS metadata stay
 out of `VideoInfo` on purpose.
+
+User files are opened with `open_input`: the `file` protocol only and a fixed list of video
+containers (`VIDEO_DEMUXERS`), so a playlist or list file (HLS, DASH, ffconcat, SDP...) renamed to
+.mp4 is refused before its demuxer runs and cannot make FFmpeg read other files or URLs. The check
+is on content (the demuxer FFmpeg recognises), never on the file name, so any real recording in one
+of these containers is accepted whatever its extension.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import struct
 from dataclasses import asdict, dataclass
@@ -27,6 +34,18 @@ from video.errors import (
 )
 
 _HASH_CHUNK = 1 << 20
+# Demuxers of self-contained video files; each reads only the file it is given. Left out on purpose:
+# hls, dash, concat, image2 (file patterns), sdp/rtp/rtsp, lavfi, tee, segment, and every device grabber.
+VIDEO_DEMUXERS = (
+    "mov", "mp4", "matroska", "webm", "avi", "mpegts", "mpeg", "mpegvideo", "m4v", "h264", "hevc", "ivf", "flv",
+    "asf", "mxf", "ogg", "dv", "nut", "wtv", "gxf", "yuv4mpegpipe",
+)
+INPUT_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": ",".join(VIDEO_DEMUXERS)}
+# What a file refused by the demuxer list is, from its first bytes, for a useful message.
+_TEXT_MANIFESTS = ((b"#EXTM3U", "an HLS playlist"), (b"ffconcat", "an FFmpeg concat list"), (b"<MPD", "a DASH manifest"),
+                   (b"<?xml", "an XML document"), (b"v=0", "an SDP session description"))
+_IMAGE_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
+                (b"MM\x00*", "TIFF"))
 # Top-level ISO-BMFF (mp4/mov) box types that can open a file; used to tell "truncated mp4" from "not a video".
 _BMFF_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"}
 
@@ -126,10 +145,29 @@ def check_file(path: Path) -> int:
     return size
 
 
+def open_input(path: str | Path) -> av.container.InputContainer:
+    """Open a user's video file with PyAV, restricted to the `file` protocol and `VIDEO_DEMUXERS`.
+
+    Raises `av.error.FFmpegError` like `av.open` (EINVAL when the content is not one of the listed containers).
+    """
+    # "file:" keeps FFmpeg from reading a protocol out of the name (a file called "concat:a|b", "data:...").
+    return av.open("file:" + str(Path(path).resolve()), container_options=dict(INPUT_OPTIONS))
+
+
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path))
+        return open_input(path)
     except av.error.FFmpegError as exc:
+        head = _head(path)
+        kind = next((what for magic, what in _TEXT_MANIFESTS if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(magic)), None)
+        if kind is not None:
+            raise NotAVideoError(
+                path, f"not a video: {str(path)!r} is {kind}, a text file that points to other files or URLs; "
+                "SurgLens reads only self-contained video files"
+            ) from exc
+        image = next((fmt for magic, fmt in _IMAGE_MAGIC if head.startswith(magic)), None)
+        if image is not None:
+            raise NotAVideoError(path, f"not a video: {str(path)!r} is a still image ({image})") from exc
         boxes = _top_level_boxes(path)
         if boxes and boxes[0][0] in _BMFF_FIRST_BOXES:
             if not any(kind == b"moov" and complete for kind, _, _, complete in boxes):
@@ -137,7 +175,16 @@ def _open(path: Path) -> av.container.InputContainer:
                     path, f"truncated video: {str(path)!r} has no complete moov atom (recording not finalised or file cut short)"
                 ) from exc
             raise CorruptVideoError(path, f"corrupt video: {str(path)!r} cannot be parsed ({exc.strerror})", None) from exc
+        if exc.errno == errno.EINVAL:  # FFmpeg knows the format, but it is not a video container on our list
+            raise NotAVideoError(
+                path, f"not a video: {str(path)!r} is not in any accepted video container (accepted: {', '.join(VIDEO_DEMUXERS)})"
+            ) from exc
         raise NotAVideoError(path, f"not a video: {str(path)!r} is not in any known container format ({exc.strerror})") from exc
+
+
+def _head(path: Path, size: int = 64) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(size)
 
 
 def _top_level_boxes(path: Path) -> list[tuple[bytes, int, int, bool]]:
@@ -182,7 +229,7 @@ def _duration_s(container: av.container.InputContainer, stream: av.video.stream.
 
 def _frame_count_and_vfr(path: Path) -> tuple[int, bool]:
     """Exact frame count and whether frame intervals vary (variable frame rate)."""
-    with av.open(str(path)) as container:
+    with open_input(path) as container:
         stream = container.streams.video[0]
         entries = stream.index_entries
         if stream.frames > 0 and len(entries) == stream.frames:

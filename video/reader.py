@@ -9,6 +9,10 @@ follows real timestamps and stays correct on variable-frame-rate video. Backends
 - ``pyav``: sequential decode by timestamp; the exact backend for variable frame rate, and the
   error-tolerant one: it skips undecodable packets.
 
+Every backend sees a file only after `probe` accepted it, which opens it restricted to the `file`
+protocol and plain video containers (video/probe.py): decord cannot be restricted itself, OpenCV is
+given the same restrictions through OPENCV_FFMPEG_CAPTURE_OPTIONS.
+
 Frames come out upright: a rotation in the display matrix is applied (decord cannot, so it is
 never used for rotated video).
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,7 +39,7 @@ import av
 import numpy as np
 
 from video.errors import CorruptVideoError
-from video.probe import VideoInfo, packet_timestamps, probe
+from video.probe import INPUT_OPTIONS, VideoInfo, open_input, packet_timestamps, probe
 
 BACKENDS = ("decord", "opencv", "pyav")
 _EPS = 1e-6  # seconds; absorbs float noise in timestamps such as 0.9999999
@@ -177,7 +182,7 @@ class FrameReader:
             elif not self.info.is_vfr:
                 self._stamps = np.arange(self.info.frame_count) / self.info.fps
             else:
-                with av.open(str(self.path)) as container:
+                with open_input(self.path) as container:
                     stream = container.streams.video[0]
                     ticks = packet_timestamps(container, stream) - (stream.start_time or 0)
                     self._stamps = ticks * float(stream.time_base)
@@ -275,7 +280,7 @@ class FrameReader:
         """
         vfr = self.info.is_vfr
         damage = _Damage()
-        with av.open(str(self.path)) as container:
+        with open_input(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             time_base, origin = stream.time_base, stream.start_time or 0
@@ -409,6 +414,11 @@ def _import_decord() -> Any:
 
 
 def _import_cv2() -> Any:
+    # OpenCV's FFmpeg backend reads its open options from this variable: the same protocol and
+    # container restrictions as `open_input` (the probe has already refused anything else).
+    os.environ.setdefault(
+        "OPENCV_FFMPEG_CAPTURE_OPTIONS", "|".join(f"{key};{value}" for key, value in INPUT_OPTIONS.items())
+    )
     try:
         import cv2
     except ImportError as exc:

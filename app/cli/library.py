@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 
 from app.cli import positive_float
@@ -25,14 +26,23 @@ def _worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     log_path = setup_worker_logging(settings)
-    with Library(settings) as library:
-        worker = Worker(library, poll_s=args.poll_seconds)
-        previous = signal.signal(signal.SIGTERM, lambda *_: worker.stop())  # finish cleanly: job back to queue
-        print(f"surglens worker {worker.worker_id}: library {settings.data_dir}, log {log_path}", flush=True)
-        try:
-            worker.run(once=args.once)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+    # ultralytics keeps its settings inside the data folder it finds here (models/_ultralytics.py).
+    previous_dir = os.environ.get("SURGLENS_DATA_DIR")
+    os.environ["SURGLENS_DATA_DIR"] = str(settings.data_dir)
+    try:
+        with Library(settings) as library:
+            worker = Worker(library, poll_s=args.poll_seconds)
+            previous = signal.signal(signal.SIGTERM, lambda *_: worker.stop())  # finish cleanly: job back to queue
+            print(f"surglens worker {worker.worker_id}: library {settings.data_dir}, log {log_path}", flush=True)
+            try:
+                worker.run(once=args.once)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+    finally:
+        if previous_dir is None:
+            os.environ.pop("SURGLENS_DATA_DIR", None)
+        else:
+            os.environ["SURGLENS_DATA_DIR"] = previous_dir
     return 0
 
 

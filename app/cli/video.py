@@ -23,10 +23,11 @@ def _analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from analysis.analyze import AnalysisConfig, analyze_video
-    from analysis.pipeline import Progress
+    from analysis.pipeline import Progress, check_output_folder
     from video import probe
 
-    info = probe(args.video)  # fail fast, before any model loads, on a bad file
+    check_output_folder(args.out)  # fail fast, before any model loads, on a folder we must not replace
+    info = probe(args.video)  # ... and on a bad file
     config = AnalysisConfig(
         sample_fps=args.sample_fps, detect=not args.no_detect, track=not args.no_track, tracker=args.tracker,
         phase=not args.no_phase, quality=not args.no_quality, annotate=not args.no_annotate,
@@ -64,7 +65,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("analyze", help="analyse a video into a case folder (case.json + tables + annotated video)")
     p.add_argument("video")
-    p.add_argument("--out", required=True, help="output folder (replaced atomically when the analysis completes)")
+    p.add_argument("--out", required=True, help="output folder: new, empty or a previous case, which is replaced "
+                   "atomically when the analysis completes (any other folder is refused, never deleted)")
     p.add_argument("--sample-fps", type=_sample_fps, default=1.0, help="frames per second to analyse, or 'all' (default 1)")
     p.add_argument("--tracker", default="bytetrack", help="bytetrack, botsort or a YAML path")
     p.add_argument("--detector", default=None, help="detector model folder or .pt (default: shipped)")

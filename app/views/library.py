@@ -28,11 +28,15 @@ st.title("Case library")
 
 # ------------------------------------------------------------------ upload
 
+# The smaller of the library's limit and the server's (`surglens serve` makes them equal; a bare
+# `streamlit run` elsewhere has Streamlit's default), so the browser refuses a larger file with this number.
+upload_mb = min(settings.max_upload_mb, float(st.get_option("server.maxUploadSize")))
 uploads = st.file_uploader(
-    "Upload laparoscopic videos (" + ", ".join(settings.video_extensions) + f"; up to {settings.max_upload_mb:g} MB each)",
-    type=list(settings.video_extensions),
+    "Upload laparoscopic videos (" + ", ".join(settings.video_extensions)
+    + f" or any other video file; up to {upload_mb:g} MB each)",
+    type=None,  # any name: the content decides (MPEG-TS, MPEG-PS, ... from recording towers)
     accept_multiple_files=True,
-    max_upload_size=max(1, math.ceil(settings.max_upload_mb)),
+    max_upload_size=max(1, math.ceil(upload_mb)),
     key=f"upload_{st.session_state['upload_key']}",
     help="Each video is stored once (by content), analysed in the background, and never leaves this machine. "
          "File names are not kept.",

@@ -50,7 +50,7 @@ class ImageTooLargeError(ImageReadError):
 
 
 class UnsupportedColourError(ImageReadError):
-    """A colour space the reader refuses rather than guesses (CMYK)."""
+    """A colour space the reader refuses rather than guesses (CMYK is converted, with a note, not refused)."""
 
 
 @dataclass(frozen=True)
@@ -234,17 +234,15 @@ def _from_pillow(im: Image.Image, data: bytes, name: str, max_pixels: int) -> Me
     w, h = im.size
     frames = getattr(im, "n_frames", 1)
     _check_size(name, w, h, frames, max_pixels)
-    if im.mode in ("CMYK", "YCCK"):
-        raise UnsupportedColourError(
-            f"{name!r} is a {im.mode} {im.format}: convert it to RGB (sRGB) first; SurgLens does not guess a "
-            "print-colour conversion because colour matters for diagnosis"
-        )
     # Read the decoder's raw mode before anything loads the image (loading clears `tile`).
     tile_args = im.tile[0][3] if im.tile else ""
     deep_colour = im.mode == "RGB" and ";16" in str(tile_args[0] if isinstance(tile_args, tuple) else tile_args)
     notes: list[str] = []
     removed = _pillow_metadata(im)
     orientation = int(im.getexif().get(ExifTags.Base.Orientation, 1) or 1)
+    if im.mode in ("CMYK", "YCCK"):
+        im, note = _cmyk_to_rgb(im)
+        notes.append(note)
     pixels, bits = _pillow_pixels(im, data, name, deep_colour)
     pixels = _orient(pixels, orientation)
     if orientation != 1:
@@ -255,6 +253,27 @@ def _from_pillow(im: Image.Image, data: bytes, name: str, max_pixels: int) -> Me
         pixels=pixels[None].astype(np.float32), source_format=fmt, bits_stored=bits,
         removed_phi=removed, notes=notes, name=name,
     )
+
+
+def _cmyk_to_rgb(im: Image.Image) -> tuple[Image.Image, str]:
+    """A CMYK (print) image as sRGB, through its embedded ICC profile when it has a usable one; and a note saying how."""
+    from PIL import ImageCms
+
+    mode, icc = im.mode, im.info.get("icc_profile")
+    problem = ""
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            rgb = ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            described = (ImageCms.getProfileDescription(source) or "").strip() or "unnamed"
+            return rgb, (f"converted from {mode} to sRGB with the file's embedded colour profile ({described}); "
+                         "colours on screen may differ slightly from the original")
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+            problem = f"; its embedded colour profile could not be used ({exc})"
+    if mode == "YCCK":
+        im = im.convert("CMYK")
+    return im.convert("RGB"), (f"converted from {mode} to RGB with the standard conversion (no usable colour "
+                               f"profile{problem}); colours may differ from the original, judge colour with care")
 
 
 def _pillow_pixels(im: Image.Image, data: bytes, name: str, deep_colour: bool) -> tuple[np.ndarray, int]:

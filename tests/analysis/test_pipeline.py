@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis.pipeline import AnalysisError, Stage, run_pipeline
+from analysis.pipeline import PARTIAL_MARKER, AnalysisError, OutputFolderError, Stage, run_pipeline
 from analysis.results import CASE_JSON, CaseResult, CaseResultError
 from video.writer import VideoWriter
 
@@ -108,3 +108,77 @@ def test_bad_video_fails_before_any_stage_runs(tmp_path):
 def test_missing_case_folder_is_a_clear_error(tmp_path):
     with pytest.raises(CaseResultError, match="case.json missing"):
         CaseResult.load(tmp_path)
+
+
+# -- the output folder: only what SurgLens wrote is ever replaced (issue 13) --------------------------
+def test_a_folder_of_user_files_is_refused_and_left_untouched(clip, tmp_path):
+    desk = tmp_path / "Desktop"
+    (desk / "photos").mkdir(parents=True)
+    (desk / "thesis.docx").write_bytes(b"years of work")
+    (desk / "photos" / "a.jpg").write_bytes(b"jpeg")
+    rec = Recorder()
+    with pytest.raises(OutputFolderError, match=r"'.*Desktop' is not empty and is not a previous SurgLens case.*nothing was deleted"):
+        run_pipeline(clip, desk, [rec], sample_fps=1)
+    assert (desk / "thesis.docx").read_bytes() == b"years of work" and (desk / "photos" / "a.jpg").exists()
+    assert rec.resets == 0 and not (tmp_path / "Desktop.partial").exists()
+
+
+def test_a_json_file_named_case_json_that_we_did_not_write_is_not_a_case(clip, tmp_path):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "case.json").write_text('{"patient": "x"}')
+    with pytest.raises(OutputFolderError, match="not a previous SurgLens case"):
+        run_pipeline(clip, out, [Recorder()], sample_fps=1)
+    assert (out / "case.json").read_text() == '{"patient": "x"}'
+
+
+def test_a_users_folder_named_like_the_temporary_one_is_refused(clip, tmp_path):
+    partial = tmp_path / "case.partial"
+    partial.mkdir()
+    (partial / "mine.txt").write_text("keep")
+    with pytest.raises(OutputFolderError, match=r"case\.partial' is not empty and is not one SurgLens left behind"):
+        run_pipeline(clip, tmp_path / "case", [Recorder()], sample_fps=1)
+    assert (partial / "mine.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+def test_a_file_or_link_as_output_is_refused(clip, tmp_path, kind):
+    out = tmp_path / "out"
+    if kind == "file":
+        out.write_text("data")
+    else:
+        (tmp_path / "real").mkdir()
+        out.symlink_to(tmp_path / "real")
+    with pytest.raises(OutputFolderError, match="exists and is not a folder"):
+        run_pipeline(clip, out, [Recorder()], sample_fps=1)
+    assert out.exists()
+
+
+def test_empty_folder_previous_case_and_left_over_partial_are_fine(clip, tmp_path):
+    out = tmp_path / "case"
+    out.mkdir()
+    run_pipeline(clip, out, [Recorder()], sample_fps=1)  # empty
+    (out / "recorder.json").write_text("old")
+    run_pipeline(clip, out, [Recorder()], sample_fps=2)  # a previous case is replaced
+    assert json.loads((out / CASE_JSON).read_text())["sampling"]["sample_fps"] == 2
+    assert (out / "recorder.json").read_text() != "old" and not (out / PARTIAL_MARKER).exists()
+    left = tmp_path / "case.partial"  # what a killed analysis leaves: marked as ours
+    left.mkdir()
+    (left / PARTIAL_MARKER).write_text("")
+    (left / "detections.parquet").write_bytes(b"half")
+    run_pipeline(clip, out, [Recorder()], sample_fps=1)
+    assert not left.exists()
+
+
+def test_the_temporary_folder_is_marked_while_stages_run(clip, tmp_path):
+    seen = []
+
+    class Look(Stage):
+        name = "look"
+
+        def finish(self, ctx):
+            seen.append((ctx.out_dir / PARTIAL_MARKER).is_file())
+            return {}
+
+    run_pipeline(clip, tmp_path / "case", [Look()], sample_fps=1)
+    assert seen == [True]

@@ -135,6 +135,18 @@ def test_bad_files_show_an_error_not_a_traceback(fake_models, name, data, messag
     assert len(at.error) == 1 and message in at.error[0].value
 
 
+def test_cmyk_jpeg_is_shown_with_a_conversion_note(fake_models):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("CMYK", (64, 48), (0, 50, 100, 0)).save(buf, "JPEG")
+    at = upload("print.jpg", buf.getvalue(), "image/jpeg")
+    assert not at.error
+    assert any("converted from CMYK to RGB" in e.value for e in at.info), [e.value for e in at.info]
+
+
 def test_missing_detector_weights_are_explained(monkeypatch, cholec_clips):
     monkeypatch.setattr(still, "DETECTOR_CANDIDATES", ("no-such-model",))
     st.cache_resource.clear()

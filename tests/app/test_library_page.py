@@ -122,6 +122,25 @@ def test_upload_limit_comes_from_the_settings(library, monkeypatch):
     assert "up to 5 MB" in at.file_uploader[0].label
 
 
+def test_upload_limit_is_the_servers_when_that_is_smaller(library, monkeypatch):
+    from streamlit import config
+
+    monkeypatch.setenv("SURGLENS_MAX_UPLOAD_MB", "2048")
+    before = config.get_option("server.maxUploadSize")
+    config.set_option("server.maxUploadSize", 200)  # a bare `streamlit run` outside the repository
+    try:
+        at = open_page("library")
+    finally:
+        config.set_option("server.maxUploadSize", before)
+    assert at.file_uploader[0].proto.max_upload_size_mb == 200 and "up to 200 MB" in at.file_uploader[0].label
+
+
+def test_uploader_takes_any_file_name(library):
+    at = open_page("library")
+    assert list(at.file_uploader[0].proto.type) == []  # the content decides, not the extension
+    assert ".ts" not in at.file_uploader[0].label and "ts, m2ts" in at.file_uploader[0].label
+
+
 def test_unreadable_settings_give_an_error_not_a_traceback(library, monkeypatch):
     monkeypatch.setenv("SURGLENS_MAX_UPLOAD_MB", "lots")
     at = open_page("library")

@@ -32,6 +32,16 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path, capsys, content, match):
     assert not (tmp_path / "case").exists()
 
 
+def test_analyze_refuses_a_folder_it_did_not_write(tiny_video, tmp_path, capsys):
+    folder = tmp_path / "Desktop"
+    folder.mkdir()
+    (folder / "report.txt").write_text("mine")
+    assert main(["analyze", str(tiny_video), "--out", str(folder), "--quiet", "--no-phase", "--no-detect"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a previous SurgLens case" in err and "nothing was deleted" in err, err
+    assert (folder / "report.txt").read_text() == "mine" and sorted(p.name for p in folder.iterdir()) == ["report.txt"]
+
+
 def test_missing_file(tmp_path, capsys):
     assert main(["probe", str(tmp_path / "nope.mp4")]) == 2
     assert "nope.mp4" in capsys.readouterr().err

@@ -15,7 +15,7 @@ def test_defaults_are_relative_to_the_working_directory(tmp_path, monkeypatch):
     settings = Settings.from_env()
     assert settings.data_dir == tmp_path / "data"
     assert settings.database_url == f"sqlite:///{tmp_path / 'data' / 'library.db'}"
-    assert settings.video_extensions == ("mp4", "mov", "avi", "mkv", "webm")
+    assert {"mp4", "mov", "avi", "mkv", "webm", "ts", "m2ts", "mts", "mpg", "mpeg"} <= set(settings.video_extensions)
 
 
 def test_environment_and_overrides(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from pydicom.sequence import Sequence
 
 from models.diagnosis.deid import PHI_KEYWORDS, deidentify
 from models.diagnosis.image import (
-    CT_WINDOW_PRESETS, CorruptImageError, ImageReadError, ImageTooLargeError, NoPixelDataError, UnsupportedColourError,
+    CT_WINDOW_PRESETS, CorruptImageError, ImageReadError, ImageTooLargeError, NoPixelDataError,
     UnsupportedImageError, Window, deidentified_bytes, read_image, write_deidentified,
 )
 from tests.conftest import shared_path
@@ -221,10 +221,58 @@ def png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
 
 
-def cmyk_jpeg() -> bytes:
+def cmyk_jpeg(colour=(0, 50, 100, 0), **save) -> bytes:
     buf = io.BytesIO()
-    Image.new("CMYK", (8, 8), (0, 50, 100, 0)).save(buf, "JPEG")
+    Image.new("CMYK", (8, 8), colour).save(buf, "JPEG", **save)
     return buf.getvalue()
+
+
+def _s15(x: float) -> bytes:
+    return struct.pack(">i", round(x * 65536))
+
+
+def grey_cmyk_profile() -> bytes:
+    """A minimal ICC v2 CMYK printer profile whose A2B0 table maps every ink mix to one dark grey."""
+    text = b"test grey CMYK\x00"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(text)) + text + b"\0" * 78
+    wtpt = b"XYZ " + b"\0" * 4 + _s15(0.9642) + _s15(1.0) + _s15(0.8249)
+    identity = bytes(range(256))
+    lut = (b"mft1" + b"\0" * 4 + bytes([4, 3, 2, 0]) + b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+           + identity * 4 + bytes([128, 128, 128]) * 2 ** 4 + identity * 3)
+    tags = [(b"desc", desc), (b"wtpt", wtpt), (b"A2B0", lut)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = struct.pack(">I", len(tags)), b""
+    for sig, data in tags:
+        data += b"\0" * (-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", offset + len(body)) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"prtrCMYKLab "
+              + b"\0" * 12 + b"acsp" + b"\0" * 28 + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + b"\0" * 48)
+    return header + table + body
+
+
+def test_cmyk_jpeg_is_converted_to_rgb_with_a_note():
+    img = read_image(cmyk_jpeg(), name="print.jpg")
+    assert img.is_colour and img.pixels.shape == (1, 8, 8, 3)
+    assert tuple(img.pixels[0, 0, 0]) == (255.0, 205.0, 155.0)  # 0% cyan, 50% magenta, 100% yellow: orange
+    assert len(img.notes) == 1 and "converted from CMYK to RGB with the standard conversion" in img.notes[0]
+
+
+def test_cmyk_jpeg_with_an_embedded_profile_is_converted_through_it():
+    profile = grey_cmyk_profile()
+    img = read_image(cmyk_jpeg((0, 0, 0, 0), icc_profile=profile), name="print.jpg")
+    assert img.pixels[0, 0, 0].max() < 200  # the profile's grey, not the standard formula's white for 0% ink
+    assert "embedded colour profile (test grey CMYK)" in img.notes[0]
+    assert "icc_profile" not in " ".join(img.removed_phi)
+
+
+def test_cmyk_jpeg_with_an_unusable_profile_falls_back_and_says_so():
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # an RGB profile in a CMYK file
+    img = read_image(cmyk_jpeg(icc_profile=srgb), name="print.jpg")
+    assert tuple(img.pixels[0, 0, 0]) == (255.0, 205.0, 155.0)
+    assert "standard conversion" in img.notes[0] and "embedded colour profile could not be used" in img.notes[0]
 
 
 def gif() -> bytes:
@@ -242,7 +290,6 @@ def gif() -> bytes:
         (open(get_testdata_file("rtplan.dcm"), "rb").read(), "plan.dcm", NoPixelDataError, "without pixel data"),
         (png_header_only(12_000, 12_000), "big.png", ImageTooLargeError, "12000x12000 pixels .* over the limit of 50,000,000"),
         (png_header_only(100_000, 100_000), "bomb.png", ImageTooLargeError, "100000x100000 pixels"),
-        (cmyk_jpeg(), "print.jpg", UnsupportedColourError, "CMYK JPEG: convert it to RGB"),
         (b"patient notes, not an image", "notes.txt", UnsupportedImageError, "'notes.txt' is not a readable image"),
         (gif(), "anim.gif", UnsupportedImageError, "'anim.gif' is a GIF file; supported"),
         (b"", "empty.png", UnsupportedImageError, "empty"),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import hashlib
 import json
 
@@ -107,3 +108,87 @@ def test_probe_real_clips_exact(cholec_clips):
         info = probe(clip, content_hash=False)
         assert (info.codec, info.width, info.height, info.fps, info.frame_count) == ("h264", 854, 480, 25.0, 800), clip.name
         assert info.duration_s == pytest.approx(32.0) and not info.is_vfr
+
+
+# -- containers by content; lists and playlists that point elsewhere are refused (issue 13) -----------
+def _write(path, fmt: str, codec: str, n_frames: int = 10, **options: str):
+    import numpy as np
+
+    with av.open(str(path), mode="w", format=fmt, options=options) as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize(("name", "fmt", "codec", "container"), [
+    ("tower.mpg", "mpeg", "mpeg2video", "mpeg"),
+    ("tower.mpeg", "mpeg", "mpeg1video", "mpeg"),
+    ("tower.ts", "mpegts", "mpeg2video", "mpegts"),
+    ("tower.m2ts", "mpegts", "libx264", "mpegts"),
+    ("recording.bin", "mpegts", "libx264", "mpegts"),  # judged by content, not by name
+])
+def test_mpeg_program_and_transport_streams_probe_and_decode(tmp_path, name, fmt, codec, container):
+    from video import FrameReader
+
+    path = _write(tmp_path / name, fmt, codec, **({"mpegts_m2ts_mode": "1"} if name.endswith(".m2ts") else {}))
+    info = probe(path)
+    assert (info.container, info.width, info.height, info.frame_count) == (container, 64, 48, 10)
+    frames = list(FrameReader(path, sample_fps="all", backend="pyav"))
+    assert len(frames) == 10 and frames[0].rgb.shape == (48, 64, 3)
+
+
+HLS = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:0.4,\nseg.ts\n#EXT-X-ENDLIST\n"
+LISTS = [
+    ("hls.mp4", HLS, r"is an HLS playlist, a text file that points to other files or URLs"),
+    ("hls.m3u8", HLS, r"is an HLS playlist"),
+    ("concat.mp4", "ffconcat version 1.0\nfile seg.ts\n", r"is an FFmpeg concat list"),
+    ("concat.ffconcat", "ffconcat version 1.0\nfile seg.ts\n", r"is an FFmpeg concat list"),
+]
+
+
+def _old_atime(path) -> float:
+    os.utime(path, (1.0, path.stat().st_mtime))  # atime before mtime: the next read updates it (relatime)
+    return path.stat().st_atime
+
+
+@pytest.mark.parametrize(("name", "text", "message"), LISTS, ids=[n for n, _, _ in LISTS])
+def test_playlists_and_concat_lists_are_refused_without_reading_what_they_name(tmp_path, name, text, message):
+    from video import FrameReader
+
+    segment = _write(tmp_path / "seg.ts", "mpegts", "mpeg2video")
+    listing = tmp_path / name
+    listing.write_text(text)
+    _old_atime(segment)
+    try:  # unrestricted FFmpeg follows the list into seg.ts: the risk being tested
+        with av.open(str(listing)) as container:
+            followed = bool(container.streams.video)
+    except av.error.FFmpegError:
+        followed = False
+    atime_works = segment.stat().st_atime != 1.0
+    for read in (probe, lambda p: FrameReader(p, backend="decord"), lambda p: FrameReader(p, backend="opencv")):
+        before = _old_atime(segment)
+        with pytest.raises(NotAVideoError, match=message):
+            read(listing)
+        if atime_works:
+            assert segment.stat().st_atime == before, "the listed file was opened"
+    if name.endswith((".m3u8", ".ffconcat")) or name.startswith("concat"):
+        assert followed and atime_works, "control: plain av.open should have read the listed segment"
+
+
+def test_open_input_allows_only_the_file_protocol_and_video_demuxers(tmp_path):
+    from video.probe import INPUT_OPTIONS, open_input
+
+    assert INPUT_OPTIONS["protocol_whitelist"] == "file"
+    allowed = INPUT_OPTIONS["format_whitelist"].split(",")
+    for demuxer in ("hls", "dash", "concat", "image2", "sdp", "rtsp", "lavfi", "tee", "segment", "data"):
+        assert demuxer not in allowed
+    odd = tmp_path / "concat:a.mp4|b.mp4"  # a name FFmpeg would read as a protocol without the file: prefix
+    odd.write_bytes(_write(tmp_path / "x.ts", "mpegts", "mpeg2video").read_bytes())
+    with open_input(odd) as container:
+        assert container.format.name == "mpegts"

@@ -1,0 +1,72 @@
+"""`surglens serve`: what it starts hides error details and uses the library's upload limit, wherever it is run."""
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import main
+from app.cli.serve import APP, streamlit_command
+
+
+def _option(cmd: list[str], name: str) -> str:
+    return cmd[cmd.index(name) + 1]
+
+
+def test_streamlit_command_line():
+    cmd = streamlit_command("127.0.0.1", 8599, 2048.0)
+    assert cmd[:5] == [sys.executable, "-m", "streamlit", "run", str(APP)]
+    assert _option(cmd, "--client.showErrorDetails") == "none"  # "false" would still show tracebacks
+    assert _option(cmd, "--server.maxUploadSize") == "2048"
+    assert _option(cmd, "--server.address") == "127.0.0.1" and _option(cmd, "--server.port") == "8599"
+    assert _option(cmd, "--browser.gatherUsageStats") == "false" and _option(cmd, "--server.headless") == "true"
+    assert _option(streamlit_command("127.0.0.1", 1, 0.5), "--server.maxUploadSize") == "1"  # whole MB, at least 1
+
+
+def test_streamlit_reads_the_options_over_a_config_file_elsewhere(tmp_path):
+    """From another folder with its own config.toml, the command line still wins."""
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "config.toml").write_text('[client]\nshowErrorDetails = "full"\n[server]\nmaxUploadSize = 200\n')
+    options = streamlit_command("127.0.0.1", 8599, 700.0)[5:]
+    shown = subprocess.run([sys.executable, "-m", "streamlit", "config", "show", *options], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    lines = {line.strip() for line in shown.stdout.splitlines()}
+    assert 'showErrorDetails = "none"' in lines and "maxUploadSize = 700" in lines
+
+
+def test_serve_starts_the_dashboard_with_the_settings_limit(monkeypatch, tmp_path):
+    started = []
+
+    class Process:
+        pid = 4242
+
+        def __init__(self, cmd, env=None):
+            started.append((cmd, env))
+
+        def wait(self, timeout=None):
+            return 0
+
+        def terminate(self):
+            pass
+
+    monkeypatch.setenv("SURGLENS_MAX_UPLOAD_MB", "300")
+    monkeypatch.setenv("SURGLENS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(subprocess, "Popen", Process)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's own SIGTERM handling
+    assert main(["serve", "--port", "8600"]) == 0
+    (worker, worker_env), (app, app_env) = started
+    assert worker[-1] == "worker" and app[3:5] == ["run", str(APP)]
+    assert _option(app, "--server.maxUploadSize") == "300" and _option(app, "--client.showErrorDetails") == "none"
+    assert worker_env["YOLO_OFFLINE"] == app_env["YOLO_OFFLINE"] == "True"
+
+
+def test_repository_config_hides_error_details_too():
+    from tests.conftest import REPO
+
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python < 3.11
+        pytest.skip("tomllib needs Python 3.11")
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
