@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analysis.moments import Moment, clock, display_name, taxonomy_label
+from models.phase.timeline import LOW_CONFIDENCE
 
 if TYPE_CHECKING:
     from analysis.results import CaseResult
@@ -64,14 +65,19 @@ def _bars(spans: Sequence[tuple[float, float]], row_name: str, name: str, fill: 
 
 
 def _phase_traces(segments: Sequence[Mapping[str, Any]], row_name: str = "Phase") -> list[go.Bar]:
+    """One bar trace per phase; segments below LOW_CONFIDENCE are hatched and say "review"."""
     traces = []
     for label in dict.fromkeys(s["label"] for s in segments):
         own = [s for s in segments if s["label"] == label]
-        conf = [f"{s['confidence']:.0%}" if s.get("confidence") is not None else "n/a" for s in own]
-        traces.append(_bars([(s["start_s"], s["end_s"]) for s in own], row_name, display_name(label, "phase"),
-                            colour(label, "phase"),
-                            f"<b>{display_name(label, 'phase')}</b><br>%{{customdata[2]}}–%{{customdata[3]}}"
-                            "<br>confidence %{customdata[4]}<br>click to play from here", extra=conf))
+        low = [s.get("confidence") is not None and s["confidence"] < LOW_CONFIDENCE for s in own]
+        conf = [(f"{s['confidence']:.0%}" if s.get("confidence") is not None else "n/a") + (" (low: review)" if lo else "")
+                for s, lo in zip(own, low)]
+        bar = _bars([(s["start_s"], s["end_s"]) for s in own], row_name, display_name(label, "phase"),
+                    colour(label, "phase"),
+                    f"<b>{display_name(label, 'phase')}</b><br>%{{customdata[2]}}–%{{customdata[3]}}"
+                    "<br>confidence %{customdata[4]}<br>click to play from here", extra=conf)
+        bar.marker.pattern = dict(shape=["/" if lo else "" for lo in low], fgcolor="white", solidity=0.3)
+        traces.append(bar)
     return traces
 
 
@@ -215,28 +221,58 @@ def _frame_axes(fig: go.Figure, frame_size: tuple[int, int], frame: np.ndarray |
                              sizing="stretch", layer="below", opacity=opacity)
     fig.update_xaxes(range=[0, w], showgrid=False, zeroline=False, visible=False)
     fig.update_yaxes(range=[h, 0], showgrid=False, zeroline=False, visible=False, scaleanchor="x", scaleratio=1)
+    # A fixed height (not the legend's or the title's): the frame keeps its size however many tools there are.
     fig.update_layout(plot_bgcolor="#202020" if frame is None else "white", height=int(520 * h / max(w, 1)) + 80)
 
 
+TRAJECTORY_VIEWS = ("tool", "track")
+
+
 def trajectories(motion: Mapping[str, Any], frame_size: tuple[int, int], frame: np.ndarray | None = None,
-                 min_samples: int = 2) -> go.Figure:
-    """Each track's path (motion.json `per_track[].path`) drawn over a representative frame."""
+                 min_samples: int = 2, by: str = "tool") -> go.Figure:
+    """Instrument paths (motion.json `per_track[].path`) drawn over a representative frame.
+
+    `by="tool"` draws one line per instrument (all its tracks, broken between tracks), `by="track"`
+    one line per track; either way the legend has one entry per instrument, so a long case with
+    dozens of tracks keeps a legible plot of a fixed size.
+    """
+    if by not in TRAJECTORY_VIEWS:
+        raise ValueError(f"by must be one of {TRAJECTORY_VIEWS}, got {by!r}")
     fig = go.Figure()
     tracks = [t for t in motion.get("per_track", []) if len(t.get("path", [])) >= min_samples]
+    groups: dict[str, list[Mapping[str, Any]]] = {}
     for track in tracks:
-        path = np.asarray(track["path"], dtype=float)
-        name = f"{display_name(track['label'], 'tool')} #{track['tracker_id']}"
-        fig.add_trace(go.Scatter(
-            x=path[:, 1], y=path[:, 2], mode="lines+markers", name=name, legendgroup=track["label"],
-            line=dict(color=colour(track["label"], "tool"), width=3), marker=dict(size=6),
-            customdata=[[t, t, clock(t)] for t in path[:, 0]],
-            hovertemplate=f"<b>{name}</b><br>%{{customdata[2]}}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=path[-1:, 1], y=path[-1:, 2], mode="markers", legendgroup=track["label"],
-                                 marker=dict(size=11, symbol="x", color=colour(track["label"], "tool")),
-                                 showlegend=False, hoverinfo="skip"))
+        groups.setdefault(track["label"], []).append(track)
+    for label, own in groups.items():
+        shown, tint = display_name(label, "tool"), colour(label, "tool")
+        if by == "tool":
+            xs: list[float | None] = []
+            ys: list[float | None] = []
+            data: list[list[Any]] = []
+            for track in own:
+                path = np.asarray(track["path"], dtype=float)
+                xs += [*path[:, 1], None]
+                ys += [*path[:, 2], None]
+                data += [[t, t, clock(t), f"#{track['tracker_id']}"] for t in path[:, 0]] + [[None, None, "", ""]]
+            name = f"{shown} ({len(own)} track{'s' if len(own) > 1 else ''})"
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines", name=name, legendgroup=label, line=dict(color=tint, width=2.5),
+                customdata=data, connectgaps=False,
+                hovertemplate=f"<b>{shown}</b> %{{customdata[3]}}<br>%{{customdata[2]}}<extra></extra>"))
+            continue
+        for i, track in enumerate(own):
+            path = np.asarray(track["path"], dtype=float)
+            fig.add_trace(go.Scatter(
+                x=path[:, 1], y=path[:, 2], mode="lines+markers", name=shown, legendgroup=label, showlegend=i == 0,
+                line=dict(color=tint, width=2.5), marker=dict(size=5),
+                customdata=[[t, t, clock(t)] for t in path[:, 0]],
+                hovertemplate=f"<b>{shown} #{track['tracker_id']}</b><br>%{{customdata[2]}}<extra></extra>"))
+            fig.add_trace(go.Scatter(x=path[-1:, 1], y=path[-1:, 2], mode="markers", legendgroup=label,
+                                     marker=dict(size=10, symbol="x", color=tint), showlegend=False, hoverinfo="skip"))
     _frame_axes(fig, frame_size, frame)
-    title = "Instrument trajectories" + ("" if tracks else " (no track long enough to draw)")
-    fig.update_layout(title=title, legend=dict(orientation="h", y=-0.02), **_CONFIG_LAYOUT)
+    title = ("Instrument trajectories" + (" per track" if by == "track" else "")
+             + ("" if tracks else " (no track long enough to draw)"))
+    fig.update_layout(title=title, legend=dict(orientation="h", y=-0.02, x=0, yanchor="top"), **_CONFIG_LAYOUT)
     return fig
 
 
@@ -256,8 +292,13 @@ def motion_heatmap(motion: Mapping[str, Any], frame_size: tuple[int, int], tools
             colorscale="YlOrRd", opacity=0.65, zmin=0, colorbar=dict(title="share", tickformat=".0%"),
             hovertemplate="%{z:.1%} of samples<extra></extra>"))
     _frame_axes(fig, frame_size, frame, opacity=0.9)
-    names = ", ".join(display_name(t, "tool") for t in per_tool) or "no instruments"
-    fig.update_layout(title=f"Where the instruments were: {names}", **_CONFIG_LAYOUT)
+    if not per_tool:
+        title = "Where the instruments were: no instruments"
+    elif len(per_tool) == 1:
+        title = f"Where the {display_name(next(iter(per_tool)), 'tool')} was"
+    else:
+        title = f"Where the instruments were ({len(per_tool)})"  # the names are in the selector: a long title is cut
+    fig.update_layout(title=title, **_CONFIG_LAYOUT)
     return fig
 
 
@@ -303,6 +344,8 @@ def library_distribution(table: pd.DataFrame, value: str, group: str, highlight_
     """
     fig = go.Figure()
     groups = list(dict.fromkeys(table[group])) if not table.empty else []
+    if kind:  # phases in surgical order, tools in taxonomy order; names outside the taxonomy last
+        groups.sort(key=lambda n: (label.id, "") if (label := taxonomy_label(n, kind)) else (math.inf, str(n)))
     for name in groups:
         sub = table[table[group] == name]
         shown = display_name(name, kind) if kind else str(name)
@@ -412,9 +455,27 @@ def report_figures(case: Any, result: "CaseResult | None", comments: Sequence[An
     segments = phase_segments(result)
     duration = float((result.case.get("video") or {}).get("duration_s") or case.duration_s or 0.0)
     motion = result.json(MOTION) or {}
-    figures = [case_timeline(segments, result.table(TOOL_PRESENCE), duration, comments, key_moments(result))]
+    threads = [c for c in comments if getattr(c, "parent_id", None) is None]  # answers share their comment's marker
+    timeline = case_timeline(segments, result.table(TOOL_PRESENCE), duration, threads, key_moments(result))
+    figures = [_for_report(timeline, "Phases, notes and instruments over time", legend_right=True)]
     if segments:
-        figures.append(phase_durations(segments))
+        figures.append(_for_report(phase_durations(segments), "Time per phase"))
     if motion.get("per_track"):
-        figures.append(trajectories(motion, analysed_rate(result.case)[1]))
+        figures.append(_for_report(trajectories(motion, analysed_rate(result.case)[1]), "Instrument trajectories",
+                                   legend_right=True))
     return figures
+
+
+REPORT_WIDTH = 1000  # px: fits the report's column; print zooms it to the page
+
+
+def _for_report(fig: go.Figure, title: str, legend_right: bool = False) -> go.Figure:
+    """A fixed-size chart for the static report: room for lane labels, the title apart from the legend."""
+    fig.update_yaxes(automargin=True)
+    fig.update_xaxes(automargin=True)
+    height = (fig.layout.height or 300) + 60  # the title and the axis title get their own room
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", pad=dict(t=10)),
+                      width=REPORT_WIDTH, height=height, margin=dict(l=150, r=200 if legend_right else 30, t=60, b=60))
+    if legend_right:  # beside the chart: never over its title, tick labels or axis title
+        fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"))
+    return fig

@@ -1,4 +1,5 @@
-"""Key moments of an analysed case: phase transitions, each tool's first appearance, clipper and scissors use.
+"""Key moments of an analysed case: phase transitions, uncertain phase stretches, each tool's first appearance,
+clipper and scissors use.
 
 Everything is read from the case folder (`analysis.results`), so the dashboard, exports and the CLI
 agree. Phase segments come from `phase_segments.json`, or, when only per-second probabilities were
@@ -14,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.results import PHASE_PROBS, PHASE_SEGMENTS, TOOL_PRESENCE, CaseResult
+from models.phase.timeline import LOW_CONFIDENCE
 from models.taxonomy import Label, load_taxonomy
 
-MOMENT_KINDS = ("phase", "first_seen", "clipper", "scissors")
+MOMENT_KINDS = ("phase", "uncertain", "first_seen", "clipper", "scissors")
 USE_TOOLS = {"Clipper": "clipper", "Scissors": "scissors"}  # tools whose every use is a key moment
 
 
@@ -128,6 +130,11 @@ def key_moments(case: CaseResult | str | Path, min_confidence: float = 0.0, max_
             continue
         text = f"{display_name(before['label'], 'phase')} → {display_name(after['label'], 'phase')}"
         moments.append(Moment(after["start_s"], "phase", after["label"], text))
+    for seg in segments:  # where the model is unsure, the educator's review is worth most
+        if seg["confidence"] is not None and seg["confidence"] < LOW_CONFIDENCE:
+            text = (f"Phase uncertain: {display_name(seg['label'], 'phase')} at {seg['confidence']:.0%} confidence, "
+                    f"{clock(seg['start_s'])}–{clock(seg['end_s'])}: review")
+            moments.append(Moment(seg["start_s"], "uncertain", seg["label"], text, seg["end_s"]))
     presence = result.table(TOOL_PRESENCE)
     for column in presence.columns:
         if column == "second":

@@ -11,9 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from app.auth import password_gate  # noqa: E402
+from app.icon import app_icon  # noqa: E402
 from app.state import init_state  # noqa: E402
 
-st.set_page_config(page_title="SurgLens", page_icon=":material/visibility:", layout="wide")
+st.set_page_config(page_title="SurgLens", page_icon=app_icon(), layout="wide")  # drawn here: nothing fetched
+if not password_gate():  # SURGLENS_PASSWORD set and this session has not given it: no page at all
+    st.stop()
 init_state()
 
 # Not "pages/": a folder of that name beside the entry script switches on Streamlit's legacy multipage mode.

@@ -1,7 +1,8 @@
 """Cached loaders the pages share: the case library, an analysed case's data, frames, library-wide tables.
 
 Everything here reads through the core (library, analysis, models); nothing computes results.
-Case data is cached by (folder, analysis time), so a re-analysed case is read afresh.
+Case data and Case review's figures are cached by (folder, analysis time), so a re-analysed case is
+read afresh and a warm page is only drawn, not computed.
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from analysis.charts import case_timeline, motion_heatmap, trajectories
 from analysis.clips import analysed_rate, representative_frame, representative_time
 from analysis.moments import Moment, key_moments, phase_segments
 from analysis.results import ANNOTATED, MOTION, TOOL_PRESENCE, CaseResult
@@ -87,6 +90,22 @@ def frame_at(video_path: str, time_s: float, max_width: int = 960) -> np.ndarray
         h = round(rgb.shape[0] * max_width / rgb.shape[1])
         rgb = np.asarray(Image.fromarray(rgb).resize((max_width, h)))
     return rgb
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def timeline_figure(case_dir: str, version: str, comments: tuple, playhead_s: float) -> go.Figure:
+    """Case review's timeline, built once per (case version, comments, playhead)."""
+    data = case_data(case_dir, version)
+    return case_timeline(data.segments, data.presence, data.duration_s, comments, data.moments, playhead_s=playhead_s)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def motion_figures(case_dir: str, version: str, video_path: str, by: str, tool: str | None) -> tuple[go.Figure, go.Figure]:
+    """Case review's trajectories (`by` tool or track) and heatmap (`tool`, or all when None) over the frame."""
+    data = case_data(case_dir, version)
+    frame = frame_at(video_path, data.frame_time_s)
+    return (trajectories(data.motion, data.frame_size, frame, by=by),
+            motion_heatmap(data.motion, data.frame_size, None if tool is None else [tool], frame))
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,94 @@ def library_or_stop() -> Library:
         st.stop()
 
 
-def open_case(case_id: int) -> NoReturn:
-    """Show the case in Case review from its start."""
+def open_case(case_id: int, collection_id: int | None = None) -> NoReturn:
+    """Show the case in Case review from its start; with `collection_id`, inside that teaching set."""
     st.session_state["case_id"] = int(case_id)
     st.session_state["seek_s"] = 0.0
-    st.switch_page(CASE_REVIEW, query_params={"case": str(int(case_id))})
+    st.session_state["review_case"] = None  # read ?t= afresh
+    params = {"case": str(int(case_id))}
+    if collection_id is not None:
+        params["set"] = str(int(collection_id))
+    st.switch_page(CASE_REVIEW, query_params=params)
+
+
+def parse_clock(text: str) -> float:
+    """Seconds of "m:ss", "h:mm:ss" or a plain number of seconds ("75", "75.5")."""
+    clean = str(text or "").strip()
+    try:
+        if ":" not in clean:
+            return float(clean)
+        parts = [float(p) for p in clean.split(":")]
+    except ValueError:
+        raise ValueError(f"a time must look like 1:05 or 65 (seconds), got {text!r}") from None
+    if len(parts) > 3 or any(p < 0 for p in parts) or any(p >= 60 for p in parts[1:]):
+        raise ValueError(f"a time must look like 1:05 or 1:02:05, got {text!r}")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds
+
+
+# Playback tools under Case review's player. Streamlit's video element has no speed, stepping or
+# position API, so this small trusted script works on the page's first <video> (the case player):
+# speed and stepping stay in the browser; "comment here" sends the player's position to Python.
+_PLAYER_TOOLS_HTML = """
+<div class="tools">
+  <button data-step="-5" title="back 5 s">-5 s</button>
+  <button data-step="-frame" title="previous frame">&#9664; frame</button>
+  <button data-step="frame" title="next frame">frame &#9654;</button>
+  <button data-step="5" title="forward 5 s">+5 s</button>
+  <span class="sep">speed</span>
+  <button data-rate="0.25">0.25&times;</button><button data-rate="0.5">0.5&times;</button>
+  <button data-rate="1" class="on">1&times;</button><button data-rate="1.5">1.5&times;</button>
+  <button data-rate="2">2&times;</button>
+  <button data-here="1" class="here" title="pin a comment at the player's position">comment here</button>
+</div>
+"""
+_PLAYER_TOOLS_CSS = """
+.tools{display:flex;flex-wrap:wrap;gap:.3rem;align-items:center;font:14px system-ui,sans-serif}
+button{border:1px solid #ccc;background:#fff;border-radius:.4rem;padding:.15rem .5rem;cursor:pointer;color:#222}
+button.on{background:#222;color:#fff}button.here{margin-left:auto;border-color:#ff4b4b;color:#ff4b4b}
+.sep{color:#777;margin-left:.5rem}
+"""
+_PLAYER_TOOLS_JS = """
+export default function(component) {
+  const { parentElement, data, setTriggerValue } = component;
+  const video = () => document.querySelector('[data-testid="stVideo"]') || document.querySelector('video');
+  const step = 1 / Math.max((data && data.fps) || 25, 1);
+  parentElement.querySelectorAll('button').forEach((b) => {
+    b.onclick = () => {
+      const v = video();
+      if (!v) return;
+      if (b.dataset.rate) {
+        v.playbackRate = parseFloat(b.dataset.rate);
+        parentElement.querySelectorAll('button[data-rate]').forEach((o) => o.classList.toggle('on', o === b));
+      } else if (b.dataset.step) {
+        const s = b.dataset.step;
+        if (s.endsWith('frame')) v.pause();
+        const delta = s === 'frame' ? step : s === '-frame' ? -step : parseFloat(s);
+        v.currentTime = Math.max(0, Math.min(v.duration || 1e9, v.currentTime + delta));
+      } else if (b.dataset.here) {
+        setTriggerValue('here', v.currentTime);
+      }
+    };
+  });
+}
+"""
+
+
+@st.cache_resource(show_spinner=False)
+def _player_tools_component():
+    return st.components.v2.component("surglens.player_tools", html=_PLAYER_TOOLS_HTML, css=_PLAYER_TOOLS_CSS,
+                                      js=_PLAYER_TOOLS_JS)
+
+
+def player_tools(fps: float, key: str = "player_tools") -> float | None:
+    """Speed, stepping and "comment here" under the player; the player's position in seconds when
+    "comment here" was clicked in this run, else None."""
+    result = _player_tools_component()(key=key, data={"fps": float(fps or 25.0)}, on_here_change=lambda: None)
+    here = getattr(result, "here", None)
+    return None if here is None else float(here)
 
 
 def progress_of(case: CaseRecord) -> tuple[float, str]:

@@ -152,6 +152,9 @@ class Comment(Base):
     text: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16), default="comment")
     author: Mapped[str | None] = mapped_column(String(64))
+    # The comment this one answers (None: a top-level comment). Added after the first release:
+    # `create_schema` adds the column to older libraries (see ADDED_COLUMNS).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -227,13 +230,37 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# Columns added to existing tables after the first release: (table, column, DDL type), added when missing.
+ADDED_COLUMNS = (("comments", "parent_id", "INTEGER REFERENCES comments(id) ON DELETE CASCADE"),)
+
+
 def create_schema(engine: Engine) -> None:
-    """Create missing tables. The app and the worker often start together on a new library: when the
-    other process created a table between our check and our CREATE, checking again finds it."""
+    """Create missing tables and add missing later columns (ADDED_COLUMNS) to an older library.
+
+    The app and the worker often start together on a new library: when the other process created a
+    table (or added a column) between our check and our CREATE, checking again finds it."""
     for attempt in range(len(Base.metadata.tables)):
         try:
             Base.metadata.create_all(engine)
-            return
+            break
         except DatabaseError:
             if attempt == len(Base.metadata.tables) - 1:
                 raise
+    for table, column, ddl in ADDED_COLUMNS:
+        _add_missing_column(engine, table, column, ddl)
+
+
+def _add_missing_column(engine: Engine, table: str, column: str, ddl: str) -> None:
+    from sqlalchemy import inspect, text
+
+    def present() -> bool:
+        return column in {c["name"] for c in inspect(engine).get_columns(table)}
+
+    if present():
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+    except DatabaseError:
+        if not present():  # not another process adding it at the same moment
+            raise

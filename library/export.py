@@ -20,8 +20,8 @@ from typing import Any, BinaryIO, Callable, Sequence
 
 import pandas as pd
 
-from analysis.moments import clock
-from analysis.results import ANNOTATED, CASE_JSON, CLIPS_DIR, PHASE_CHOLEC80, CaseResult
+from analysis.moments import clock, display_name, phase_segments
+from analysis.results import ANNOTATED, CASE_JSON, CLIPS_DIR, MOTION, PHASE_CHOLEC80, CaseResult
 from library.errors import LibraryError
 from library.records import CaseRecord, CommentRecord
 from library.store import PROBE_FIELDS, Library
@@ -32,6 +32,11 @@ FigureBuilder = Callable[[CaseRecord, CaseResult | None, list[CommentRecord]], S
 
 def slug(text: str, fallback: str = "case") -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or fallback
+
+
+def export_file_name(name: str, fallback: str = "case") -> str:
+    """The zip name of a case or teaching-set export: the title or set name, made safe ("Calot 2025" -> calot-2025.zip)."""
+    return f"{slug(name, fallback)}.zip"
 
 
 def public_case_json(case: dict[str, Any], data_dir: Path) -> dict[str, Any]:
@@ -135,6 +140,12 @@ def html_report(library: Library, case_id: int, figures: FigureBuilder | None = 
     return _report(record, _results_or_none(library, record), comments, figures)
 
 
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return "" if value is None else str(value)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     if not rows:
         return "<p class='muted'>None.</p>"
@@ -149,7 +160,76 @@ padding:0 1rem}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 td,th{border:1px solid #ddd;padding:.3rem .6rem;text-align:left}
 th{background:#f4f4f4}.muted{color:#777}h1{margin-bottom:.2rem}
+td.reply{padding-left:1.6rem;color:#444}
+.frames{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:.8rem;margin:.5rem 0 1.5rem}
+.frames figure{margin:0}.frames img{width:100%;border-radius:4px;display:block}
+.frames figcaption{font-size:.85rem;color:#444;margin-top:.2rem}
+.chart{margin:0 0 1.2rem}
+@page{size:A4;margin:12mm}
+@media print{
+  body{margin:0;max-width:none;padding:0;font-size:11pt}
+  h2{break-after:avoid}
+  table,figure,.chart{break-inside:avoid}
+  .chart{zoom:.7}.modebar{display:none!important}
+  .frames{grid-template-columns:repeat(3,1fr)}
+  a{color:inherit;text-decoration:none}
+}
 """
+# Human names of the motion metrics in the report (motion.json keys otherwise).
+MOTION_COLUMNS = {"time_on_screen_s": "On screen (s)", "path_length_norm": "Path (frame diagonals)",
+                  "mean_speed_norm_s": "Mean speed (diagonals/s)", "idle_fraction": "Idle share"}
+THUMB_WIDTH = 320
+
+
+def _key_frames(record: CaseRecord, result: CaseResult | None) -> list[tuple[str, str]]:
+    """(caption, JPEG data URI) of one frame per phase: the middle of its longest segment. [] when unreadable."""
+    if result is None or not record.video_path.exists():
+        return []
+    from analysis.clips import representative_frame
+
+    longest: dict[str, dict[str, Any]] = {}
+    for seg in phase_segments(result):
+        best = longest.get(seg["label"])
+        if best is None or seg["end_s"] - seg["start_s"] > best["end_s"] - best["start_s"]:
+            longest[seg["label"]] = seg
+    out = []
+    for label, seg in sorted(longest.items(), key=lambda kv: kv[1]["start_s"]):
+        middle = (seg["start_s"] + seg["end_s"]) / 2
+        try:
+            rgb = representative_frame(record.video_path, middle)
+        except (OSError, ValueError, RuntimeError):
+            return []
+        caption = f"{display_name(label, 'phase')}, {clock(seg['start_s'])}–{clock(seg['end_s'])} (frame at {clock(middle)})"
+        out.append((caption, _jpeg_uri(rgb)))
+    return out
+
+
+def _jpeg_uri(rgb: Any) -> str:
+    import base64
+
+    from PIL import Image
+
+    image = Image.fromarray(rgb)
+    if image.width > THUMB_WIDTH:
+        image = image.resize((THUMB_WIDTH, round(image.height * THUMB_WIDTH / image.width)))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _comment_rows(comments: list[CommentRecord]) -> str:
+    """Comments by time, each followed by its answers (indented)."""
+    if not comments:
+        return "<p class='muted'>None.</p>"
+    e = html.escape
+    head = "".join(f"<th>{h}</th>" for h in ("Time", "Kind", "Author", "Text"))
+    rows = []
+    for c in (c for c in comments if c.parent_id is None):
+        rows.append(f"<tr><td>{clock(c.timestamp_s)}</td><td>{e(c.kind)}</td><td>{e(c.author or '')}</td>"
+                    f"<td>{e(c.text)}</td></tr>")
+        rows += [f"<tr><td></td><td>answer</td><td>{e(a.author or '')}</td><td class='reply'>↳ {e(a.text)}</td></tr>"
+                 for a in comments if a.parent_id == c.id]
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _report(record: CaseRecord, result: CaseResult | None, comments: list[CommentRecord],
@@ -170,24 +250,34 @@ def _report(record: CaseRecord, result: CaseResult | None, comments: list[Commen
     parts = [f"<h1>{e(record.title)}</h1><p class='muted'>SurgLens case report</p>",
              "<h2>Summary</h2>", _table(("Field", "Value"), summary_rows),
              "<h2>Phases</h2>",
-             _table(("Phase", "Duration"), [(k, clock(v)) for k, v in record.phase_seconds.items()]),
-             "<h2>Tools</h2>",
-             _table(("Tool", "Seconds on screen"), [(k, f"{v:g}") for k, v in record.tool_seconds.items()])]
+             _table(("Phase", "Duration"),
+                    [(display_name(k, "phase"), clock(v)) for k, v in record.phase_seconds.items()]),
+             "<h2>Instruments</h2>",
+             _table(("Instrument", "Seconds on screen"),
+                    [(display_name(k, "tool"), f"{v:g}") for k, v in record.tool_seconds.items()])]
+    frames = _key_frames(record, result)
+    if frames:
+        parts += ["<h2>Key frames per phase</h2><div class='frames'>"]
+        parts += [f"<figure><img src='{uri}' alt='{e(caption)}'><figcaption>{e(caption)}</figcaption></figure>"
+                  for caption, uri in frames]
+        parts.append("</div>")
     stages = (result.case.get("stages") or {}) if result else {}
     motion = ((stages.get("motion") or {}).get("summary") or {}).get("per_tool")
+    if not motion and result is not None:
+        motion = (result.json(MOTION) or {}).get("per_tool")
     if motion:
-        metrics = ("time_on_screen_s", "path_length_norm", "mean_speed_norm_s", "idle_fraction")
-        parts += ["<h2>Motion per tool</h2>",
-                  _table(("Tool", *metrics), [(tool, *(v.get(m, "") for m in metrics)) for tool, v in motion.items()])]
-    parts += ["<h2>Comments and bookmarks</h2>",
-              _table(("Time", "Kind", "Author", "Text"),
-                     [(clock(c.timestamp_s), c.kind, c.author or "", c.text) for c in comments])]
+        parts += ["<h2>Motion per instrument</h2>",
+                  _table(("Instrument", *MOTION_COLUMNS.values()),
+                         [(display_name(tool, "tool"), *(_number(v.get(m)) for m in MOTION_COLUMNS))
+                          for tool, v in motion.items()])]
+    parts += ["<h2>Comments and bookmarks</h2>", _comment_rows(comments)]
     charts = list(figures(record, result, comments)) if figures else []
     if charts:
         parts.append("<h2>Charts</h2>")
         for i, fig in enumerate(charts):
             # plotly.js is inlined once (first chart); never a CDN link, so the report works offline.
-            parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False}))
+            parts.append("<div class='chart'>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0),
+                                                             config={"displaylogo": False}) + "</div>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{e(record.title)}: SurgLens report</title><style>{_STYLE}</style></head><body>"
             + "".join(parts) + "</body></html>")

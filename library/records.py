@@ -125,14 +125,16 @@ class CommentRecord:
     author: str | None
     created_at: datetime
     updated_at: datetime
+    parent_id: int | None = None  # the comment this one answers
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "timestamp_s": self.timestamp_s, "kind": self.kind, "text": self.text,
-                "author": self.author, "created_at": self.created_at.isoformat()}
+                "author": self.author, "created_at": self.created_at.isoformat(), "parent_id": self.parent_id}
 
     @classmethod
     def from_row(cls, row: db.Comment) -> "CommentRecord":
-        return cls(row.id, row.case_id, row.timestamp_s, row.text, row.kind, row.author, row.created_at, row.updated_at)
+        return cls(row.id, row.case_id, row.timestamp_s, row.text, row.kind, row.author, row.created_at, row.updated_at,
+                   row.parent_id)
 
 
 @dataclass(frozen=True)
@@ -178,9 +180,9 @@ class CaseFilter:
     """Search and filter criteria for `Library.list_cases`; every given criterion must hold.
 
     `tags`, `phases` and `tools` require all the listed values (e.g. cases showing both Clipper and
-    Scissors). `text` matches title, procedure, notes, surgeon id, tag names and comment text,
-    case-insensitively. Dates are operation dates, inclusive. `order`: newest | oldest | title |
-    duration | operation_date.
+    Scissors). `text` matches title, procedure, notes, surgeon id, tag names, comment text and the
+    phases and instruments found (by name or display name), case-insensitively. Dates are operation
+    dates, inclusive. `order`: newest | oldest | title | duration | operation_date.
     """
 
     text: str | None = None

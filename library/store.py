@@ -100,6 +100,7 @@ class Library:
         ext: str | None = None,
         *,
         config: Mapping[str, Any] | Any | None = None,
+        title: str | None = None,
     ) -> tuple[CaseRecord, bool]:
         """Store a video once and queue its analysis; returns (case, created).
 
@@ -109,8 +110,10 @@ class Library:
         is accepted (MPEG-TS, MPEG-PS, ... whatever its name). The upload is checked (size, probe)
         in `data_dir/tmp` before anything enters the library; a rejected file raises `IngestError` and leaves no row and no file. A file already
         in the library (same content hash) returns the existing case with created=False.
-        `config` is an analysis.analyze.AnalysisConfig or a dict of its fields.
+        `config` is an analysis.analyze.AnalysisConfig or a dict of its fields. `title` names a new
+        case (default "Case <id>"); a duplicate keeps its own title.
         """
+        title = _title(title) if title is not None and title.strip() else None
         ext = self._extension(source, ext)
         config_dict = self._analysis_config(config)
         tmp, sha256 = self._receive(source, ext)
@@ -129,7 +132,7 @@ class Library:
                                probe=probe, analysis_config=config_dict, duration_s=probe.get("duration_s"))
                 s.add(case)
                 s.flush()
-                case.title = f"Case {case.id}"
+                case.title = title or f"Case {case.id}"
                 self.jobs.enqueue(s, case)
                 s.flush()
                 record = CaseRecord.from_row(case, self.settings.data_dir)
@@ -266,6 +269,8 @@ class Library:
                 db.Case.surgeon_id.icontains(text, autoescape=True),
                 db.Case.tags.any(db.Tag.name.icontains(text, autoescape=True)),
                 db.Case.comments.any(db.Comment.text.icontains(text, autoescape=True)),
+                db.Case.features.any(db.CaseFeature.name.icontains(text, autoescape=True)),
+                db.Case.features.any(db.CaseFeature.name.in_(_taxonomy_matches(text))),
             ))
         for tag in f.tags:
             q = q.where(db.Case.tags.any(db.Tag.name == _tag_name(tag)))
@@ -339,10 +344,7 @@ class Library:
         """Set the given teaching metadata (None clears a field; omitted fields stay)."""
         values: dict[str, Any] = {}
         if title is not _UNSET:
-            title = (title or "").strip()
-            if not title or len(title) > 200:
-                raise LibraryError(f"title must be 1-200 characters, got {title!r}")
-            values["title"] = title
+            values["title"] = _title(title)
         if procedure is not _UNSET:
             values["procedure"] = _optional_text(procedure, 200, "procedure")
         if operation_date is not _UNSET:
@@ -439,15 +441,25 @@ class Library:
     # ----------------------------------------------------------------- comments
 
     def add_comment(self, case_id: int, timestamp_s: float, text: str, kind: str = "comment",
-                    author: str | None = None) -> CommentRecord:
-        """Pin a comment or bookmark (kind "bookmark") at `timestamp_s` seconds into the video."""
+                    author: str | None = None, parent_id: int | None = None) -> CommentRecord:
+        """Pin a comment or bookmark (kind "bookmark") at `timestamp_s` seconds into the video.
+
+        `parent_id` makes it an answer to that comment of the same case (a reply to a reply answers
+        the thread's first comment); an answer is a comment at its parent's time.
+        """
         kind = _comment_kind(kind)
         text = _comment_text(text)
         author = _optional_text(author, 64, "author")
         with self._sessions.begin() as s:
             row = self._case_row(s, case_id)
+            if parent_id is not None:
+                parent = s.get(db.Comment, parent_id)
+                if parent is None or parent.case_id != case_id:
+                    raise NotFoundError(f"no comment with id {parent_id!r} in case {case_id!r}")
+                parent_id = parent.parent_id or parent.id
+                timestamp_s, kind = parent.timestamp_s, "comment"
             comment = db.Comment(case=row, timestamp_s=_timestamp(timestamp_s, row.duration_s), text=text, kind=kind,
-                                 author=author)
+                                 author=author, parent_id=parent_id)
             s.add(comment)
             s.flush()
             return CommentRecord.from_row(comment)
@@ -463,6 +475,8 @@ class Library:
                 comment.text = _comment_text(text)
             if timestamp_s is not None:
                 comment.timestamp_s = _timestamp(timestamp_s, comment.case.duration_s)
+                for reply in s.scalars(select(db.Comment).where(db.Comment.parent_id == comment_id)):
+                    reply.timestamp_s = comment.timestamp_s  # answers stay with their comment
             if kind is not None:
                 comment.kind = _comment_kind(kind)
             s.flush()
@@ -478,10 +492,13 @@ class Library:
             return [CommentRecord.from_row(c) for c in s.scalars(q)]
 
     def delete_comment(self, comment_id: int) -> None:
+        """Remove a comment or bookmark and the answers to it."""
         with self._sessions.begin() as s:
             comment = s.get(db.Comment, comment_id)
             if comment is None:
                 raise NotFoundError(f"no comment with id {comment_id!r}")
+            for reply in s.scalars(select(db.Comment).where(db.Comment.parent_id == comment_id)):
+                s.delete(reply)
             s.delete(comment)
 
     # ----------------------------------------------------------------- collections
@@ -612,6 +629,23 @@ def _clamp(position: int, n: int) -> int:
     if isinstance(position, bool) or not isinstance(position, int):
         raise LibraryError(f"position must be an integer, got {position!r}")
     return max(0, min(position, n))
+
+
+def _title(title: str | None) -> str:
+    clean = (title or "").strip()
+    if not clean or len(clean) > 200:
+        raise LibraryError(f"title must be 1-200 characters, got {clean!r}")
+    return clean
+
+
+def _taxonomy_matches(text: str) -> list[str]:
+    """Taxonomy names of the phases and tools whose name, display name or alias contains `text`."""
+    from models.taxonomy import load_taxonomy
+
+    key = " ".join(text.lower().split())
+    tax = load_taxonomy()
+    return [label.name for label in (*tax.phases, *tax.tools)
+            if any(key in n.lower() for n in (label.name, label.display, *label.aliases))]
 
 
 def _tag_name(name: str) -> str:

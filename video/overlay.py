@@ -19,12 +19,41 @@ def hex_to_rgb(colour: str) -> tuple[int, int, int]:
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
 
-class Annotator:
-    """Draws one frame's detections; remembers recent track positions to draw fading trails."""
+DUPLICATE_IOU = 0.7  # boxes overlapping more than this are one instrument read as two classes
 
-    def __init__(self, class_names: Sequence[str], colours: Sequence[str], trail_s: float = 4.0, thickness: int = 2):
+
+def distinct_boxes(xyxy: np.ndarray, confidence: np.ndarray, iou: float = DUPLICATE_IOU) -> np.ndarray:
+    """Which boxes to draw: class-agnostic suppression, so one tool boxed as both Hook and Scissors shows
+    once, as the more confident class. Returns a boolean mask in the boxes' order."""
+    if not 0 < iou <= 1:
+        raise ValueError(f"iou must be in (0, 1], got {iou!r}")
+    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    keep = np.zeros(len(boxes), dtype=bool)
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    for i in np.argsort(-np.asarray(confidence, dtype=np.float64), kind="stable"):
+        kept = np.flatnonzero(keep)
+        if len(kept):
+            w = np.clip(np.minimum(boxes[kept, 2], boxes[i, 2]) - np.maximum(boxes[kept, 0], boxes[i, 0]), 0, None)
+            h = np.clip(np.minimum(boxes[kept, 3], boxes[i, 3]) - np.maximum(boxes[kept, 1], boxes[i, 1]), 0, None)
+            inter = w * h
+            union = area[kept] + area[i] - inter
+            if np.any(inter > iou * np.where(union > 0, union, np.inf)):
+                continue
+        keep[i] = True
+    return keep
+
+
+class Annotator:
+    """Draws one frame's detections; remembers recent track positions to draw fading trails.
+
+    `suppress_iou` drops a box overlapping a more confident one of any class by more than that IoU
+    (None draws every box)."""
+
+    def __init__(self, class_names: Sequence[str], colours: Sequence[str], trail_s: float = 4.0, thickness: int = 2,
+                 suppress_iou: float | None = DUPLICATE_IOU):
         if len(colours) < len(class_names):
             raise ValueError(f"{len(class_names)} classes but only {len(colours)} colours")
+        self.suppress_iou = suppress_iou
         self.class_names = list(class_names)
         self.colours = [hex_to_rgb(c) for c in colours]
         self.trail_s, self.thickness = trail_s, thickness
@@ -39,6 +68,8 @@ class Annotator:
         """An annotated copy of an RGB frame."""
         out = np.ascontiguousarray(rgb.copy())
         scale = max(out.shape[0] / 480, 0.5)
+        if self.suppress_iou is not None and len(detections) > 1:
+            detections = detections[distinct_boxes(detections.xyxy, detections.confidence, self.suppress_iou)]
         for (x1, y1, x2, y2), cid, tid in zip(detections.xyxy, detections.class_id, detections.tracker_id):
             if tid >= 0:
                 self._track_class[int(tid)] = int(cid)

@@ -81,6 +81,20 @@ def _requeue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delete(args: argparse.Namespace) -> int:
+    from app.cli import CLIError
+    from library.store import Library
+
+    with Library(_settings(args)) as library:
+        case = library.get_case(args.case_id)
+        if not args.yes:
+            raise CLIError(f"this removes case {case.id} ({case.title!r}): its video, results, comments and "
+                           "teaching-set entries; run again with --yes to delete it")
+        library.delete_case(case.id)
+        print(json.dumps({"id": case.id, "title": case.title, "deleted": True}))
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from library.export import export_case, export_collection, html_report
     from library.store import Library
@@ -126,6 +140,12 @@ def register(sub) -> None:
     requeue.add_argument("case_id", type=int)
     _add_location(requeue)
     requeue.set_defaults(func=_requeue)
+
+    delete = lib_sub.add_parser("delete", help="remove a case: its video, results, comments and set entries")
+    delete.add_argument("case_id", type=int)
+    delete.add_argument("--yes", action="store_true", help="really delete (without it nothing is removed)")
+    _add_location(delete)
+    delete.set_defaults(func=_delete)
 
     export = lib_sub.add_parser("export", help="export a case (or --collection) as a zip")
     export.add_argument("id", type=int, help="case id (collection id with --collection)")

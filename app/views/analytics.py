@@ -4,6 +4,7 @@ Layout only: the tables come from app.resources, the charts from analysis.charts
 """
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from analysis.charts import MOTION_METRICS, library_distribution
@@ -11,6 +12,7 @@ from analysis.moments import clock, display_name
 from app.resources import library_tables, version_of
 from app.state import init_state
 from app.widgets import LIBRARY, library_or_stop
+from models.taxonomy import load_taxonomy
 
 init_state()
 lib = library_or_stop()
@@ -70,8 +72,16 @@ with table_view:
     wide = tables.cases.copy()
     if not tables.phases.empty:
         pivot = tables.phases.pivot_table(index="case_id", columns="phase", values="seconds", aggfunc="sum")
+        order = load_taxonomy().phase_names  # surgical order; a phase a case never reached took 0 s
+        pivot = pivot[sorted(pivot.columns, key=lambda c: (order.index(c) if c in order else len(order), c))]
         pivot.columns = [display_name(c, "phase") for c in pivot.columns]
         wide = wide.join(pivot, on="case_id")
+        wide[list(pivot.columns)] = wide[list(pivot.columns)].fillna(0.0)
+    # Metadata nobody entered is an empty cell, not "None".
+    if "difficulty" in wide:
+        wide["difficulty"] = wide["difficulty"].map(lambda d: "" if pd.isna(d) else str(int(d)))
+    text_columns = [c for c in wide.columns if wide[c].dtype == object]
+    wide[text_columns] = wide[text_columns].astype(object).where(wide[text_columns].notna(), "")
     st.dataframe(wide, hide_index=True,
                  column_config={"case_id": st.column_config.NumberColumn("case"),
                                 "duration_s": st.column_config.NumberColumn("duration (s)", format="%.0f")})

@@ -7,25 +7,24 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
-from analysis.charts import (
-    case_timeline, motion_heatmap, motion_phase_table, motion_tool_table, phase_durations, report_figures,
-    trajectories,
-)
+from analysis.charts import motion_phase_table, motion_tool_table, phase_durations, report_figures
 from analysis.clips import annotated_clip, cached_clips
 from analysis.moments import clock, display_name
 from analysis.results import CaseResult, CaseResultError
-from app.resources import CaseData, case_data, frame_at, version_of
+from app.resources import CaseData, case_data, motion_figures, timeline_figure, version_of
 from app.state import init_state
-from app.widgets import LIBRARY, analysis_progress, library_or_stop
-from library import CaseRecord, Library, LibraryError
+from app.widgets import LIBRARY, analysis_progress, library_or_stop, parse_clock, player_tools
+from library import CaseRecord, CollectionRecord, Library, LibraryError, NotFoundError
 from library.export import export_case, html_report, slug, zip_bytes
 from video import VideoError
 
 KIND_ICON = {"comment": ":material/chat:", "bookmark": ":material/bookmark:"}
 DEFAULT_CLIP_S = 10.0
+ALL_TOOLS = "*"  # the heatmap of every instrument (a string, so the selector has no "clear" cross)
 METRIC_COLUMNS = {
     "time_on_screen_s": st.column_config.NumberColumn("on screen (s)", format="%.0f"),
     "path_length_norm": st.column_config.NumberColumn("path (diagonals)", format="%.2f"),
@@ -41,10 +40,18 @@ lib = library_or_stop()
 
 
 def seek_to(start_s: float, end_s: float | None = None) -> None:
-    """Callback: start the player at `start_s`; a span also becomes the clip range."""
+    """Callback: start the player at `start_s` (also the time of the next comment); a span also becomes the clip range."""
     st.session_state["seek_s"] = max(float(start_s), 0.0)
+    st.session_state["comment_at"] = clock(st.session_state["seek_s"])
     if end_s is not None and end_s > start_s:
         st.session_state["clip_slider"] = (float(start_s), float(end_s))
+
+
+def go_to_case(case_id: int) -> None:
+    """Callback of the case picker and of previous/next in a teaching set: that case, from its start."""
+    st.session_state["case_id"] = int(case_id)
+    st.query_params["case"] = str(int(case_id))
+    st.query_params.pop("t", None)
 
 
 def timeline_clicked() -> None:
@@ -64,11 +71,56 @@ def choose_case(cases: list[CaseRecord]) -> CaseRecord:
     if st.session_state["case_id"] not in ids:
         st.session_state["case_id"] = next((c.id for c in cases if c.status == "done"), ids[0])
     titles = {c.id: f"{c.title} ({c.status})" for c in cases}
-    chosen = st.selectbox("Open another case", ids, index=ids.index(st.session_state["case_id"]),
-                          format_func=titles.get)
+    st.session_state["case_picker"] = st.session_state["case_id"]
+    chosen = st.selectbox("Open another case", ids, key="case_picker", format_func=titles.get,
+                          on_change=lambda: go_to_case(st.session_state["case_picker"]))
     st.session_state["case_id"] = chosen
     st.query_params["case"] = str(chosen)
     return next(c for c in cases if c.id == chosen)
+
+
+def url_seconds(name: str) -> float:
+    """A non-negative number of seconds from the URL (?t=75), 0 when absent or not a number."""
+    try:
+        return max(float(st.query_params.get(name, 0)), 0.0)
+    except ValueError:
+        return 0.0
+
+
+def teaching_set(lib: Library, case: CaseRecord) -> CollectionRecord | None:
+    """The teaching set of ?set= when it holds the case: its name, the case's place, previous and next."""
+    param = st.query_params.get("set")
+    if not (param and param.isdigit()):
+        return None
+    try:
+        collection = lib.get_collection(int(param))
+    except NotFoundError:
+        st.query_params.pop("set", None)
+        return None
+    if case.id not in collection.case_ids:
+        return None
+    ids = list(collection.case_ids)
+    i = ids.index(case.id)
+    cols = st.columns([6, 1, 1], vertical_alignment="center")
+    cols[0].markdown(f":material/school: Teaching set **{collection.name}** · case {i + 1} of {len(ids)}")
+    cols[1].button("Previous", icon=":material/skip_previous:", disabled=i == 0, key="set_previous",
+                   on_click=go_to_case, args=(ids[max(i - 1, 0)],), width="stretch")
+    cols[2].button("Next", icon=":material/skip_next:", disabled=i == len(ids) - 1, key="set_next",
+                   on_click=go_to_case, args=(ids[min(i + 1, len(ids) - 1)],), width="stretch")
+    return collection
+
+
+def moment_link(case: CaseRecord, collection: CollectionRecord | None) -> str:
+    """A link that reopens this case (in its teaching set) at the player's start time."""
+    params = {"case": case.id, **({"set": collection.id} if collection else {})}
+    if st.session_state["seek_s"] > 0:
+        params["t"] = int(st.session_state["seek_s"])
+    url = st.context.url
+    base = "case_review"
+    if url:
+        parts = urlsplit(url)
+        base = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return f"{base}?{urlencode(params)}"
 
 
 def header(case: CaseRecord) -> None:
@@ -107,6 +159,10 @@ def player(case: CaseRecord, data: CaseData) -> None:
         st.error("The video file of this case is missing from the library folder.")
         return
     st.video(str(path), start_time=float(st.session_state["seek_s"]))
+    here = player_tools(float(case.probe.get("fps") or 25.0) if source == "Original" else 1.0)
+    if here is not None:  # "comment here": the player's own position, for the comment form
+        st.session_state["comment_at"] = clock(here)
+        st.session_state["side_tab_wanted"] = "Comments"
     st.caption(f"Starts at {clock(st.session_state['seek_s'])}. Click the timeline, a key moment or a comment to jump.")
 
 
@@ -120,44 +176,94 @@ def moments_panel(data: CaseData) -> None:
 
 
 def comments_panel(lib: Library, case: CaseRecord, comments: list) -> None:
+    if not st.session_state.get("comment_at"):
+        st.session_state["comment_at"] = clock(st.session_state["seek_s"])
     with st.form("add_comment", clear_on_submit=True):
         cols = st.columns([1, 1])
-        at = cols[0].number_input("At (seconds)", 0.0, float(case.duration_s or 0.0) + 1.0,
-                                  value=float(st.session_state["seek_s"]), step=1.0)
+        at_text = cols[0].text_input(
+            "At (m:ss)", key="comment_at",
+            help="The last jump (timeline, key moment, comment), or where the player is after \"comment here\" "
+                 "under the player. Type any other time, e.g. 12:05.")
         kind = cols[1].radio("Kind", ["comment", "bookmark"], horizontal=True)
         text = st.text_area("Comment", height=80, placeholder="What should a trainee notice here?")
         author = st.text_input("Author (optional, a pseudonym)")
         if st.form_submit_button("Add", icon=":material/add_comment:"):
             try:
+                at = parse_clock(at_text)
                 lib.add_comment(case.id, at, text, kind=kind, author=author or None)
-            except LibraryError as exc:
+            except (LibraryError, ValueError) as exc:
                 st.error(str(exc))
             else:
                 st.session_state["flash"] = f"{kind.capitalize()} added at {clock(at)}."
+                st.session_state["side_tab_wanted"] = "Comments"  # stay on the comments after the rerun
                 st.rerun()
-    with st.container(height=220, border=False):
-        for c in comments:
-            cols = st.columns([1, 5, 1])
-            cols[0].button(clock(c.timestamp_s), key=f"seek_comment_{c.id}", on_click=seek_to, args=(c.timestamp_s,),
-                           icon=KIND_ICON[c.kind], type="tertiary")
-            cols[1].markdown(c.text + (f"  \n*{c.author}*" if c.author else ""))
-            if cols[2].button("", key=f"delete_comment_{c.id}", icon=":material/delete:", help="Delete"):
-                lib.delete_comment(c.id)
-                st.rerun()
-        if not comments:
+    threads = [c for c in comments if c.parent_id is None]
+    replies = {c.id: [r for r in comments if r.parent_id == c.id] for c in threads}
+    with st.container(height=300, border=False):
+        for c in threads:
+            comment_row(lib, c, replies[c.id])
+        if not threads:
             st.caption("No comments or bookmarks yet.")
 
 
+def comment_row(lib: Library, c, answers: list) -> None:
+    """One comment: its full time (a jump), text, author, answers; edit, answer and delete."""
+    with st.container(border=True):
+        cols = st.columns([3, 2], vertical_alignment="center")
+        cols[0].button(clock(c.timestamp_s) + (f" · {c.author}" if c.author else ""), key=f"seek_comment_{c.id}",
+                       on_click=seek_to, args=(c.timestamp_s,), icon=KIND_ICON[c.kind], type="tertiary",
+                       help="Play from here")
+        with cols[1].container(horizontal=True, horizontal_alignment="right", gap="small"):
+            with st.popover("", icon=":material/reply:", help="Answer"):
+                with st.form(f"reply_{c.id}", clear_on_submit=True, border=False):
+                    answer = st.text_area("Answer", height=80, key=f"reply_text_{c.id}")
+                    who = st.text_input("Author (optional, a pseudonym)", key=f"reply_author_{c.id}")
+                    if st.form_submit_button("Answer", key=f"reply_submit_{c.id}"):
+                        comment_action(lambda: lib.add_comment(c.case_id, c.timestamp_s, answer, author=who or None,
+                                                               parent_id=c.id), "Answer added.")
+            with st.popover("", icon=":material/edit:", help="Edit"):
+                with st.form(f"edit_{c.id}", border=False):
+                    new_text = st.text_area("Text", c.text, height=80, key=f"edit_text_{c.id}")
+                    new_at = st.text_input("At (m:ss)", clock(c.timestamp_s), key=f"edit_at_{c.id}")
+                    if st.form_submit_button("Save", key=f"edit_submit_{c.id}"):
+                        comment_action(lambda: lib.update_comment(c.id, text=new_text, timestamp_s=parse_clock(new_at)),
+                                       "Comment saved.")
+            if st.button("", key=f"delete_comment_{c.id}", icon=":material/delete:", help="Delete (with its answers)"):
+                comment_action(lambda: lib.delete_comment(c.id), "Deleted.")
+        st.markdown(c.text)
+        for a in answers:
+            cols = st.columns([12, 1], vertical_alignment="center")
+            cols[0].markdown(f":material/subdirectory_arrow_right: {a.text}" + (f"  \n*{a.author}*" if a.author else ""))
+            if cols[1].button("", key=f"delete_comment_{a.id}", icon=":material/close:", help="Delete this answer",
+                              type="tertiary"):
+                comment_action(lambda a=a: lib.delete_comment(a.id), "Answer deleted.")
+
+
+def comment_action(action, done: str) -> None:
+    """Run an edit of the comments; on success stay on the Comments tab and rerun, else say why."""
+    try:
+        action()
+    except (LibraryError, ValueError) as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["flash"] = done
+        st.session_state["side_tab_wanted"] = "Comments"
+        st.rerun()
+
+
 def motion_section(case: CaseRecord, data: CaseData) -> None:
-    frame = frame_at(str(case.video_path), data.frame_time_s)
     tools = list(data.motion.get("per_tool") or {})
+    n_tracks = len(data.motion.get("per_track") or [])
+    cols = st.columns(2, vertical_alignment="bottom")
+    by_track = cols[0].toggle(f"Each track ({n_tracks})", key="motion_tracks",
+                              help="Off: one path per instrument (all its tracks). On: one path per track.")
+    tool = cols[1].selectbox("Heatmap of", [ALL_TOOLS, *tools], key="heatmap_tool",
+                             format_func=lambda t: "all instruments" if t == ALL_TOOLS else display_name(t, "tool"))
+    path_fig, heat_fig = motion_figures(str(data.case_dir), version_of(case), str(case.video_path),
+                                        "track" if by_track else "tool", None if tool == ALL_TOOLS else tool)
     cols = st.columns(2)
-    cols[0].plotly_chart(trajectories(data.motion, data.frame_size, frame), key="trajectories",
-                         config={"displaylogo": False})
-    shown = cols[1].multiselect("Heatmap of", tools, default=tools, format_func=lambda t: display_name(t, "tool"),
-                                key="heatmap_tools")
-    cols[1].plotly_chart(motion_heatmap(data.motion, data.frame_size, shown, frame), key="heatmap",
-                         config={"displaylogo": False})
+    cols[0].plotly_chart(path_fig, key="trajectories", config={"displaylogo": False})
+    cols[1].plotly_chart(heat_fig, key="heatmap", config={"displaylogo": False})
     st.markdown("**Motion per instrument**")
     st.dataframe(motion_tool_table(data.motion), hide_index=True, column_config=METRIC_COLUMNS)
     st.markdown("**Motion per phase**")
@@ -273,14 +379,23 @@ title_area, picker_area = st.columns([3, 1], vertical_alignment="bottom")
 with picker_area:
     case = choose_case(cases)
 title_area.title(case.title)
-if st.session_state["review_case"] != case.id:  # a new case starts at 0:00
+if st.session_state["review_case"] != case.id:  # a new case starts at 0:00, or at ?t= of a link
     st.session_state["review_case"] = case.id
-    st.session_state["seek_s"] = 0.0
+    st.session_state["seek_s"] = min(url_seconds("t"), float(case.duration_s or 0.0))
+    st.session_state["comment_at"] = clock(st.session_state["seek_s"])
     st.session_state["clip_path"] = None
     st.session_state.pop("clip_slider", None)
+collection = teaching_set(lib, case)
+if st.session_state["seek_s"] > 0:
+    st.query_params["t"] = str(int(st.session_state["seek_s"]))
+else:
+    st.query_params.pop("t", None)
 # Widget state is dropped while another page shows, so the clip range is set again when missing.
 st.session_state.setdefault("clip_slider", (0.0, min(DEFAULT_CLIP_S, float(case.duration_s or DEFAULT_CLIP_S))))
 header(case)
+if st.session_state["notice"]:
+    st.info(st.session_state["notice"], icon=":material/content_copy:")
+    st.session_state["notice"] = None
 if st.session_state["flash"]:
     st.toast(st.session_state["flash"])
     st.session_state["flash"] = None
@@ -297,19 +412,29 @@ except (CaseResultError, OSError, ValueError) as exc:
     st.stop()
 
 comments = lib.list_comments(case.id)
+top_level = tuple(c for c in comments if c.parent_id is None)  # answers share their comment's marker
 left, right = st.columns([3, 2])
 with left:
     player(case, data)
+    with st.popover("Link to this moment", icon=":material/link:"):
+        st.caption("Opens this case" + (" in its teaching set" if collection else "")
+                   + f" at {clock(st.session_state['seek_s'])}:")
+        st.code(moment_link(case, collection), language=None)
 with right:
-    moments_tab, comments_tab = st.tabs([f"Key moments ({len(data.moments)})", f"Comments ({len(comments)})"])
-    with moments_tab:
-        moments_panel(data)
-    with comments_tab:
-        comments_panel(lib, case, comments)
+    side_tabs = [f"Key moments ({len(data.moments)})", f"Comments ({len(top_level)})"]
+    # The labels carry counts, so the open tab is kept by its first word across a new comment.
+    wanted = st.session_state.pop("side_tab_wanted", None) or str(st.session_state.get("side_tab") or "")
+    st.session_state["side_tab"] = side_tabs[1] if wanted.startswith("Comments") else side_tabs[0]
+    moments_tab, comments_tab = st.tabs(side_tabs, key="side_tab", on_change="rerun")
+    if moments_tab.open:
+        with moments_tab:
+            moments_panel(data)
+    if comments_tab.open:
+        with comments_tab:
+            comments_panel(lib, case, comments)
 
 st.plotly_chart(
-    case_timeline(data.segments, data.presence, data.duration_s, comments, data.moments,
-                  playhead_s=st.session_state["seek_s"]),
+    timeline_figure(str(data.case_dir), version_of(case), top_level, float(st.session_state["seek_s"])),
     key="timeline", on_select=timeline_clicked, selection_mode="points",
     config={"displayModeBar": False},
 )

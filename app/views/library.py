@@ -14,7 +14,7 @@ from analysis.moments import clock, display_name
 from app.state import init_state
 from app.widgets import analysis_progress, library_or_stop, open_case
 from library import CaseFilter, CaseRecord, Library, LibraryError
-from library.export import export_collection, zip_bytes
+from library.export import export_collection, export_file_name, zip_bytes
 from library.store import CASE_ORDERS
 
 PAGE_SIZE = 25
@@ -31,6 +31,10 @@ st.title("Case library")
 # The smaller of the library's limit and the server's (`surglens serve` makes them equal; a bare
 # `streamlit run` elsewhere has Streamlit's default), so the browser refuses a larger file with this number.
 upload_mb = min(settings.max_upload_mb, float(st.get_option("server.maxUploadSize")))
+upload_title = st.text_input(
+    "Name the case (optional)", key=f"upload_title_{st.session_state['upload_key']}", max_chars=200,
+    placeholder="e.g. Difficult Calot triangle, teaching case 3; without a name it is \"Case <number>\"",
+    help="Shown instead of \"Case <number>\". Several videos at once are numbered: name 1, name 2, ...")
 uploads = st.file_uploader(
     "Upload laparoscopic videos (" + ", ".join(settings.video_extensions)
     + f" or any other video file; up to {upload_mb:g} MB each)",
@@ -46,14 +50,16 @@ if uploads:
     received, errors = [], []
     with st.spinner("Checking the video..." if len(uploads) == 1 else f"Checking {len(uploads)} videos..."):
         for number, upload in enumerate(uploads, 1):
+            name = upload_title.strip() and (upload_title.strip() if len(uploads) == 1 else f"{upload_title.strip()} {number}")
             try:
-                received.append(lib.ingest(upload))
+                received.append(lib.ingest(upload, title=name or None))
             except (LibraryError, OSError) as exc:
                 errors.append(str(exc) if len(uploads) == 1 else f"video {number} of {len(uploads)}: {exc}")
     st.session_state["upload_error"] = errors
     st.session_state["last_upload"] = [(case.id, created) for case, created in received]
     if len(uploads) == 1 and received and not received[0][1]:
-        st.session_state["flash"] = f"This video is already in the library as {received[0][0].title}."
+        st.session_state["notice"] = (f"This video is a duplicate: it is already in the library as "
+                                      f"{received[0][0].title}, opened here. Nothing new was stored.")
         open_case(received[0][0].id)
     st.rerun()
 
@@ -67,25 +73,31 @@ if st.session_state["flash"]:
 def probe_summary(case: CaseRecord) -> None:
     """The technical properties of the stored video (never its name or capture metadata)."""
     p = case.probe
-    cols = st.columns(5)
+    cols = st.columns(6)  # the codec and the size apart: one short value per box, never cut
     cols[0].metric("Duration", clock(p["duration_s"]) if p.get("duration_s") is not None else "?")
     cols[1].metric("Picture", f"{p.get('width')}×{p.get('height')}")
     cols[2].metric("Frame rate", f"{p.get('fps', 0):.3g} fps")
     cols[3].metric("Frames", f"{p.get('frame_count', 0):,}")
-    cols[4].metric("Codec", f"{p.get('codec', '?')}, {p.get('file_size', 0) / 2**20:.1f} MB")
+    cols[4].metric("Codec", str(p.get("codec") or "?"))
+    cols[5].metric("File size", f"{p.get('file_size', 0) / 2**20:.1f} MB")
 
 
+still_shown = []
 for case_id, created in st.session_state["last_upload"] or ():
     try:
         uploaded = lib.get_case(case_id)
     except LibraryError:
         continue
+    if created and uploaded.status == "done":  # analysed: the banner has done its job, the case is in the list
+        continue
+    still_shown.append((case_id, created))
     with st.container(border=True):
         if created:
             st.success(f"{uploaded.title} stored and queued for analysis.", icon=":material/upload:")
         else:
             st.info(f"Already in the library as {uploaded.title}.", icon=":material/content_copy:")
         probe_summary(uploaded)
+st.session_state["last_upload"] = still_shown
 
 # ------------------------------------------------------------------ queue and failures
 
@@ -108,10 +120,10 @@ for failed in lib.list_cases(statuses=("failed",)):
 # ------------------------------------------------------------------ cases and teaching sets
 
 
-def case_card(case: CaseRecord, key: str) -> None:
-    """One case: title, status, metadata, what was found, and an Open button."""
+def case_card(case: CaseRecord, key: str, collection_id: int | None = None) -> None:
+    """One case: title, status, metadata, what was found, and an Open button (inside its teaching set)."""
     with st.container(border=True):
-        cols = st.columns([6, 1])
+        cols = st.columns([5, 1], vertical_alignment="center")
         facts = [case.status, clock(case.duration_s) if case.duration_s else None,
                  case.operation_date.isoformat() if case.operation_date else None, case.procedure,
                  f"surgeon {case.surgeon_id}" if case.surgeon_id else None,
@@ -126,15 +138,34 @@ def case_card(case: CaseRecord, key: str) -> None:
             found.append("Tags: " + ", ".join(f"`{t}`" for t in case.tags))
         if found:
             cols[0].caption("  \n".join(found))
-        if cols[1].button("Open", key=f"open_{key}_{case.id}", icon=":material/play_circle:", type="primary"):
-            open_case(case.id)
+        with cols[1]:
+            if st.button("Open", key=f"open_{key}_{case.id}", type="primary", width="stretch",
+                         help="Open in Case review" + (" inside this teaching set" if collection_id else "")):
+                open_case(case.id, collection_id)
+            if collection_id is None:
+                delete_case_button(case)
+
+
+def delete_case_button(case: CaseRecord) -> None:
+    """Delete, behind a confirmation: the video, results, comments and teaching-set entries go."""
+    with st.popover("", icon=":material/delete:", help="Delete this case"):
+        st.markdown(f"Delete **{case.title}**? Its video, results, comments and teaching-set entries are "
+                    "removed from this machine. This cannot be undone.")
+        if st.button("Delete the case", key=f"delete_case_{case.id}", type="primary", icon=":material/delete_forever:"):
+            try:
+                lib.delete_case(case.id)
+            except LibraryError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["flash"] = f"{case.title} was deleted."
+                st.rerun()
 
 
 def case_filters(lib: Library) -> CaseFilter:
     """Search and filter widgets -> the library's CaseFilter."""
     opts = lib.filter_options()
-    text = st.text_input("Search", placeholder="title, procedure, notes, surgeon id, tags or comments",
-                         key="filter_text")
+    text = st.text_input("Search", placeholder="title, instrument or phase found, procedure, notes, surgeon id, "
+                                               "tags or comments", key="filter_text")
     with st.expander("Filters", icon=":material/filter_list:"):
         c1, c2, c3 = st.columns(3)
         tags = c1.multiselect("Tags", opts.tags, key="filter_tags")
@@ -203,10 +234,10 @@ def teaching_sets_tab(lib: Library) -> None:
         st.caption(collection.description)
     members = lib.collection_cases(chosen)
     for position, case in enumerate(members):
-        cols = st.columns([1, 8, 1, 1, 1])
+        cols = st.columns([0.5, 9, 0.7, 0.7, 0.7], vertical_alignment="center")
         cols[0].markdown(f"**{position + 1}.**")
         with cols[1]:
-            case_card(case, f"set{chosen}")
+            case_card(case, f"set{chosen}", collection_id=chosen)
         if cols[2].button("", key=f"up_{chosen}_{case.id}", icon=":material/arrow_upward:", disabled=position == 0,
                           help="Move up"):
             lib.move_item(chosen, case.id, position - 1)
@@ -230,13 +261,16 @@ def teaching_sets_tab(lib: Library) -> None:
     cols = st.columns(2)
     cols[0].download_button(
         "Export teaching set (zip)", data=lambda: zip_bytes(lambda f: export_collection(lib, chosen, f, figures=report_figures)),
-        file_name=f"teaching-set-{chosen}.zip", mime="application/zip", icon=":material/download:",
+        file_name=export_file_name(collection.name, "teaching-set"), mime="application/zip", icon=":material/download:",
         disabled=not members,
     )
-    if cols[1].button("Delete this teaching set", icon=":material/delete:", help="The cases stay in the library"):
-        lib.delete_collection(chosen)
-        st.session_state["collection_id"] = None
-        st.rerun()
+    with cols[1].popover("Delete this teaching set", icon=":material/delete:"):
+        st.markdown(f"Delete the teaching set **{collection.name}**? Its {len(members)} case(s) stay in the library.")
+        if st.button("Delete the set", key=f"delete_set_{chosen}", type="primary", icon=":material/delete_forever:"):
+            lib.delete_collection(chosen)
+            st.session_state["collection_id"] = None
+            st.session_state["flash"] = f"Teaching set {collection.name} deleted."
+            st.rerun()
 
 
 cases_view, sets_view = st.tabs(["Cases", "Teaching sets"])

@@ -4,7 +4,6 @@ Layout only: models come from models.registry, evaluation files from app.resourc
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import streamlit as st
@@ -12,6 +11,7 @@ import streamlit as st
 from analysis.charts import evaluation_figures
 from app.resources import Evaluation, evaluations
 from app.state import init_state
+from models.headline import card_headlines, file_size
 from models.registry import MODELS_DIR, ModelEntry, list_models
 
 HEADLINES = {"accuracy": "accuracy", "mAP50": "mAP@0.5", "mAP50_95": "mAP@0.5:0.95", "mAP": "mAP", "n": "images"}
@@ -49,19 +49,22 @@ def show_model(entry: ModelEntry, found: list[Evaluation], index: int) -> None:
         cols = st.columns(3)
         cols[0].metric("Input size", f"{meta['input_size']} px" if meta.get("input_size") else "–")
         cols[1].metric("Classes", len(entry.classes))
-        cols[2].metric("Weights", f"{entry.weights.stat().st_size / 2**20:.1f} MB" if entry.weights.exists() else "missing")
+        cols[2].metric("Weights", file_size(entry.weights.stat().st_size) if entry.weights.exists() else "missing")
         if entry.classes:
             st.markdown("**Classes:** " + ", ".join(entry.classes))
+        numbers = card_headlines(meta)
+        if numbers:
+            st.markdown("**Card numbers** (metadata.json `evaluation`, written by our own evaluation)")
+            st.dataframe([h.to_dict() for h in numbers], hide_index=True, key=f"card_{index}",
+                         column_config={"evaluated on": st.column_config.TextColumn(width="large")})
+        else:
+            st.caption("No evaluation recorded in metadata.json.")
         training = meta.get("training") or {}
         if training.get("data"):
-            st.markdown(f"**Training data:** {training['data']}")
+            data = training["data"]
+            st.markdown(f"**Training data:** {', '.join(map(str, data)) if isinstance(data, list) else data}")
         if meta.get("licence"):
             st.caption(f"Licence: {meta['licence']}")
-        metrics = meta.get("metrics")
-        if metrics:
-            st.markdown("**Metrics (metadata.json)**")
-            numbers = headline(metrics if isinstance(metrics, dict) else {})
-            st.dataframe([numbers] if numbers else [{"metrics": json.dumps(metrics)[:500]}], hide_index=True)
         with st.expander("metadata.json"):
             st.json(meta, expanded=False)
         if entry.card:

@@ -9,6 +9,9 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+# Segments whose mean probability is below this are flagged for review (timeline hatching, key moments).
+LOW_CONFIDENCE = 0.5
+
 
 @dataclass(frozen=True)
 class Segment:

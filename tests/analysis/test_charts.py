@@ -87,13 +87,27 @@ def test_time_axis_labels_are_clock_times():
 def test_trajectories_over_a_frame():
     report = motion()
     frame = np.zeros((90, 160, 3), np.uint8)
-    fig = charts.trajectories(report, (160, 90), frame)
+    fig = charts.trajectories(report, (160, 90), frame, by="track")
     paths = [t for t in fig.data if t.mode == "lines+markers"]
-    assert [t.name for t in paths] == ["Grasper #1"]  # the one-sample clipper track is too short to draw
+    assert [t.name for t in paths] == ["Grasper"]  # the one-sample clipper track is too short to draw
+    assert "Grasper #1" in paths[0].hovertemplate
     assert list(paths[0].x) == [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
     assert fig.layout.images[0].source.startswith("data:image/jpeg;base64,")
     assert fig.layout.yaxis.range == (90, 0)  # image rows go down
     assert "no track" in charts.trajectories({"per_track": []}, (160, 90)).layout.title.text
+
+
+def test_trajectories_of_a_long_case_have_one_legend_entry_per_instrument():
+    tracks = [{"tracker_id": i, "label": "Hook" if i % 3 else "Grasper",
+               "path": [[float(t), 10.0 + t + i, 20.0 + i] for t in range(5)]} for i in range(60)]
+    by_tool = charts.trajectories({"per_track": tracks}, (160, 90))
+    assert [t.name for t in by_tool.data] == ["Grasper (20 tracks)", "Hook (40 tracks)"]
+    assert by_tool.data[0].x.count(None) == 20  # tracks are separate strokes of one line
+    by_track = charts.trajectories({"per_track": tracks}, (160, 90), by="track")
+    assert sum(bool(t.showlegend is not False) for t in by_track.data) == 2
+    assert by_tool.layout.height == by_track.layout.height == charts.trajectories({}, (160, 90)).layout.height
+    with pytest.raises(ValueError, match="by must be one of"):
+        charts.trajectories({}, (160, 90), by="surgeon")
 
 
 def test_heatmap_weights_tools_by_samples_and_hides_empty_cells():
@@ -104,6 +118,7 @@ def test_heatmap_weights_tools_by_samples_and_hides_empty_cells():
     assert np.isnan(z).any()
     only = charts.motion_heatmap(report, (160, 90), tools=["Clipper"])
     assert np.nanmax(np.asarray(only.data[0].z, dtype=float)) == pytest.approx(1.0)
+    assert only.layout.title.text == "Where the Clipper was"
     assert "no instruments" in charts.motion_heatmap({}, (160, 90)).layout.title.text
 
 

@@ -45,3 +45,18 @@ def test_cases_without_phases_say_so_instead_of_an_empty_chart(library, add_case
     at = open_page("analytics")
     assert "No case has phase recognition yet." in texts(at)
     assert "analytics_phases" not in figures(at) and "analytics_tools" in figures(at)
+
+
+def test_phases_in_surgical_order_and_no_none_cells(library, add_case):
+    late_first = [(0.0, 3.0, "GallbladderDissection"), (3.0, 6.0, "Preparation")]
+    add_case(analyze=lambda video, out, config, progress: write_case(out, video, phases=late_first))
+    add_case()
+    at = open_page("analytics")
+    boxes = [t.name for t in figures(at)["analytics_phases"].data if t.type == "box"]
+    assert boxes == ["Preparation", "Calot triangle dissection", "Gallbladder dissection"]
+    (table,) = at.dataframe
+    phase_columns = [c for c in table.value.columns if c in boxes]
+    assert phase_columns == boxes
+    assert not table.value.isna().any().any()
+    assert table.value["Calot triangle dissection"].tolist() == [0.0, 4.0]
+    assert "None" not in table.value.astype(str).to_numpy()

@@ -1,5 +1,6 @@
 """The Library page in AppTest: upload, re-upload, bad files, queue, failures, search, teaching sets."""
 
+from library.export import export_file_name
 from tests.app.conftest import make_video, open_page, texts
 
 
@@ -99,7 +100,7 @@ def test_search_filters_and_open(library, add_case):
 def test_teaching_sets_are_created_filled_and_ordered(library, add_case):
     first, second = add_case(), add_case()
     at = open_page("library")
-    at.text_input[1].input("Calot anatomy")  # [0] is the search box
+    next(t for t in at.text_input if t.label == "Name").input("Calot anatomy")
     at.form_submit_button[0].click().run()
     assert not at.exception
     (collection,) = library.list_collections()
@@ -145,3 +146,60 @@ def test_unreadable_settings_give_an_error_not_a_traceback(library, monkeypatch)
     monkeypatch.setenv("SURGLENS_MAX_UPLOAD_MB", "lots")
     at = open_page("library")
     assert "The case library cannot be opened: SURGLENS_MAX_UPLOAD_MB must be a number" in at.error[0].value
+
+
+def test_a_name_given_at_upload_and_the_banner_goes_when_the_case_is_done(library, tmp_path):
+    from library.worker import Worker
+    from tests.app.conftest import fake_analyze
+
+    data = make_video(tmp_path / "v.mp4").read_bytes()
+    at = open_page("library")
+    at.text_input(key="upload_title_0").input("Difficult Calot triangle")
+    at = upload(at, "Patient_Smith.mp4", data)
+    (case,) = library.list_cases()
+    assert case.title == "Difficult Calot triangle"
+    assert "Difficult Calot triangle stored and queued for analysis" in texts(at)
+    assert "Codec h264" in texts(at) and "File size" in texts(at)  # one short value per box
+    assert at.text_input(key="upload_title_1").value == ""  # the next upload starts unnamed
+    Worker(library, analyze=fake_analyze, poll_s=0.01).run(once=True)
+    at.run()
+    assert "stored and queued" not in texts(at)
+
+
+def test_search_finds_instruments_and_phases_found(library, add_case):
+    found = add_case()
+    add_case(analyse=False)
+    at = open_page("library")
+    for words in ("clipper", "calot triangle", "Preparation"):
+        at.text_input(key="filter_text").input(words).run()
+        assert "1 case(s)" in texts(at) and f"Case {found}" in texts(at), words
+
+
+def test_deleting_a_case_asks_first_and_removes_its_files(library, add_case):
+    case_id = add_case()
+    video, results = library.get_case(case_id).video_path, library.case_dir(case_id)
+    at = open_page("library")
+    assert "Delete **Case" in texts(at)  # the confirmation, behind the delete icon
+    assert library.get_case(case_id)
+    at.button(key=f"delete_case_{case_id}").click().run()
+    assert not at.exception
+    assert library.list_cases() == [] and not video.exists() and not results.exists()
+    assert f"Case {case_id} was deleted." in texts(at)
+
+
+def test_teaching_set_export_name_open_inside_the_set_and_confirmed_deletion(library, add_case):
+    first = add_case()
+    collection = library.create_collection("Calot anatomy: 2025")
+    library.add_to_collection(collection.id, first)
+    at = open_page("library")
+    (export,) = [b for b in at.download_button if "Export teaching set" in b.label]
+    assert export.label == "Export teaching set (zip)"
+    assert export_file_name(collection.name, "teaching-set") == "calot-anatomy-2025.zip"  # the name the button uses
+    assert export_file_name("???", "teaching-set") == "teaching-set.zip"
+    assert "Its 1 case(s) stay in the library" in texts(at)
+    at.button(key=f"open_set{collection.id}_{first}").click().run()
+    assert not at.exception
+    assert at.title[0].value == f"Case {first}" and "Teaching set **Calot anatomy: 2025** · case 1 of 1" in texts(at)
+    at = open_page("library")
+    at.button(key=f"delete_set_{collection.id}").click().run()
+    assert library.list_collections() == [] and library.get_case(first)

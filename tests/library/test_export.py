@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from analysis.moments import clock
+from library import Library, Settings
 from library.export import export_case, export_collection, html_report, zip_bytes
 from library.worker import Worker
 from tests.library.conftest import fake_analyze, fake_video
@@ -89,3 +90,28 @@ def test_html_report_without_charts_or_results(lib, make_case):
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0:00"), (59.6, "1:00"), (754, "12:34"), (3723, "1:02:03")])
 def test_clock(seconds, text):
     assert clock(seconds) == text
+
+
+def test_html_report_an_educator_can_hand_out(tmp_path):
+    """Display names, key frames per phase from the real video, answers under their comment, print CSS, no lane cut."""
+    from analysis.charts import report_figures
+    from tests.app.conftest import fake_analyze, make_video
+
+    with Library(Settings(data_dir=tmp_path / "data")) as lib:
+        case, _ = lib.ingest(make_video(tmp_path / "v.mp4", seconds=6), title="Teaching case")
+        Worker(lib, fake_analyze, poll_s=0.01).run(once=True)
+        question = lib.add_comment(case.id, 3.0, "Is this the cystic artery?", author="T02")
+        lib.add_comment(case.id, 0.0, "Yes, clip it.", parent_id=question.id, author="E01")
+        page = html_report(lib, case.id, figures=report_figures)
+        figures = report_figures(lib.get_case(case.id), lib.case_results(case.id), lib.list_comments(case.id))
+    assert "Calot triangle dissection" in page and "CalotTriangleDissection" not in page
+    assert "time_on_screen_s" not in page and "On screen (s)" in page
+    assert page.count("<figure><img src='data:image/jpeg;base64,") == 2  # one key frame per phase
+    assert "Preparation, 0:00–0:02 (frame at 0:01)" in page
+    assert page.index("Is this the cystic artery?") < page.index("↳ Yes, clip it.")
+    assert "@media print" in page and "break-inside:avoid" in page
+    timeline = figures[0]
+    assert timeline.layout.margin.l >= 150 and timeline.layout.legend.x > 1  # lane labels room, legend beside
+    assert timeline.layout.title.text and all(f.layout.width == figures[0].layout.width for f in figures)
+    comments = next(t for t in timeline.data if t.name == "comments")
+    assert list(comments.x) == [3.0]  # the answer has no marker of its own

@@ -45,3 +45,22 @@ def test_ingest_run_list_export(tmp_path, cholec_clips, capsys):
 def test_missing_case_is_a_one_line_error(tmp_path, capsys):
     assert main(["library", "requeue", "42", "--data-dir", str(tmp_path / "data")]) == 2
     assert capsys.readouterr().err.strip() == "surglens library: error: no case with id 42"
+
+
+def test_delete_asks_for_yes_then_removes_the_case_and_its_files(tmp_path, capsys):
+    from tests.library.conftest import fake_probe, fake_video
+
+    data = tmp_path / "data"
+    with Library(Settings(data_dir=data), probe=fake_probe) as lib:
+        case, _ = lib.ingest(fake_video(tmp_path))
+        lib.add_comment(case.id, 1.0, "kept until deleted")
+        lib.case_dir(case.id).mkdir(parents=True)
+    assert main(["library", "delete", str(case.id), "--data-dir", str(data)]) == 2
+    assert "run again with --yes" in capsys.readouterr().err and case.video_path.exists()
+    assert main(["library", "delete", str(case.id), "--yes", "--data-dir", str(data)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"id": case.id, "title": f"Case {case.id}", "deleted": True}
+    assert not case.video_path.exists() and not (data / "cases" / str(case.id)).exists()
+    with Library(Settings(data_dir=data), probe=fake_probe) as lib:
+        assert lib.list_cases() == []
+    assert main(["library", "delete", str(case.id), "--yes", "--data-dir", str(data)]) == 2
+    assert f"no case with id {case.id}" in capsys.readouterr().err

@@ -26,6 +26,36 @@ def test_comments_sorted_by_time_with_kinds(lib, make_case):
         lib.delete_comment(early.id)
 
 
+def test_answers_follow_their_comment(lib, make_case):
+    case_id, other = make_case(), make_case()
+    question = lib.add_comment(case_id, 12.0, "Is this the cystic duct?", kind="bookmark", author="T01")
+    answer = lib.add_comment(case_id, 0.0, "Yes: follow it to the gallbladder.", parent_id=question.id, author="E02")
+    again = lib.add_comment(case_id, 0.0, "Thanks", parent_id=answer.id)  # a reply to a reply joins the thread
+    assert (answer.parent_id, answer.timestamp_s, answer.kind) == (question.id, 12.0, "comment")
+    assert again.parent_id == question.id
+    lib.update_comment(question.id, timestamp_s=14.0)
+    assert {c.timestamp_s for c in lib.list_comments(case_id)} == {14.0}
+    assert lib.list_comments(case_id)[1].to_dict()["parent_id"] == question.id
+    with pytest.raises(NotFoundError, match=f"no comment with id {question.id} in case {other}"):
+        lib.add_comment(other, 1.0, "wrong case", parent_id=question.id)
+    lib.delete_comment(question.id)
+    assert lib.list_comments(case_id) == []
+
+
+def test_a_title_given_at_upload(lib, tmp_path):
+    from tests.library.conftest import fake_video
+
+    case, _ = lib.ingest(fake_video(tmp_path, "a.mp4", b"one"), title="  Difficult Calot triangle ")
+    assert case.title == "Difficult Calot triangle"
+    same, created = lib.ingest(fake_video(tmp_path, "b.mp4", b"one"), title="Another name")
+    assert not created and same.title == "Difficult Calot triangle"
+    blank, _ = lib.ingest(fake_video(tmp_path, "c.mp4", b"two"), title="   ")
+    assert blank.title == f"Case {blank.id}"
+    with pytest.raises(LibraryError, match="title must be 1-200 characters"):
+        lib.ingest(fake_video(tmp_path, "d.mp4", b"three"), title="x" * 201)
+    assert len(lib.list_cases()) == 2
+
+
 @pytest.mark.parametrize(
     ("t", "text", "kind", "match"),
     [
@@ -166,6 +196,10 @@ def library_of_three(lib, make_case):
         ({"text": "s02"}, "mid"),  # surgeon id
         ({"text": "100%"}, "mid"),  # tag; % is literal
         ({"text": "%"}, "mid"),
+        ({"text": "hook"}, "long"),  # an instrument found
+        ({"text": "grasp"}, "long short"),
+        ({"text": "Gallbladder dissection"}, "long"),  # a phase by its display name
+        ({"text": "clipping"}, "mid"),
         ({"statuses": ["done"]}, "long mid short"),
         ({"statuses": ["failed"]}, ""),
         ({"surgeon_id": "S01"}, "short"),
