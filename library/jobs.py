@@ -5,7 +5,9 @@ transaction. Every write a worker makes is conditional on it still owning the jo
 and its worker id), so a worker that was presumed dead and replaced can never overwrite the new
 owner's state. Claiming is `UPDATE ... WHERE id = :id AND status = 'queued'` with a rowcount check,
 which is atomic on SQLite (one writer at a time) and on PostgreSQL (the second updater re-checks
-the WHERE clause after the first commits), so two workers never take the same job.
+the WHERE clause after the first commits), so two workers never take the same job. On PostgreSQL
+the candidate is also selected `FOR UPDATE SKIP LOCKED`, so concurrent workers take different jobs
+instead of queueing behind each other's row lock (tests/library/test_jobs.py races them).
 """
 from __future__ import annotations
 
@@ -93,10 +95,16 @@ class JobQueue:
             setattr(case, key, value)
         return job
 
-    def claim(self, worker_id: str) -> ClaimedJob | None:
-        """Take the oldest queued job for `worker_id`, or None when the queue is empty."""
+    def claim(self, worker_id: str, case_id: int | None = None) -> ClaimedJob | None:
+        """Take the oldest queued job (of `case_id` only, when given) for `worker_id`; None when there is none."""
         with self._sessions() as s:
-            queued = select(db.Job.id).where(db.Job.status == "queued").order_by(db.Job.id).limit(20)
+            queued = select(db.Job.id).where(db.Job.status == "queued").order_by(db.Job.id)
+            if case_id is not None:
+                queued = queued.where(db.Job.case_id == case_id)
+            if s.get_bind().dialect.name == "postgresql":
+                queued = queued.limit(1).with_for_update(skip_locked=True)  # held until our commit
+            else:
+                queued = queued.limit(20)
             candidates = s.scalars(queued).all()
             for job_id in candidates:
                 now = db.utcnow()

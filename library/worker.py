@@ -179,9 +179,9 @@ class Worker:
         log.info("worker %s stopped after %d job(s)", self.worker_id, handled)
         return handled
 
-    def run_once(self) -> JobOutcome | None:
-        """Claim one queued job and run it; None when the queue is empty."""
-        job = self.library.jobs.claim(self.worker_id)
+    def run_once(self, case_id: int | None = None) -> JobOutcome | None:
+        """Claim one queued job (of `case_id` only, when given) and run it; None when there is none."""
+        job = self.library.jobs.claim(self.worker_id, case_id)
         return None if job is None else self._run(job)
 
     def _run(self, job: ClaimedJob) -> JobOutcome:

@@ -7,7 +7,8 @@ import sys
 
 # Modules with a `register(subparsers)` function; each adds its subcommands.
 COMMAND_MODULES = (
-    "app.cli.video", "app.cli.detector", "app.cli.phase", "app.cli.diagnosis", "app.cli.library", "app.cli.serve",
+    "app.cli.video", "app.cli.detector", "app.cli.phase", "app.cli.diagnosis", "app.cli.volume", "app.cli.library",
+    "app.cli.serve", "app.cli.batch", "app.cli.anatomy",
 )
 
 

@@ -70,3 +70,56 @@ def test_repository_config_hides_error_details_too():
         pytest.skip("tomllib needs Python 3.11")
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+@pytest.mark.parametrize(("address", "loopback"), [("127.0.0.1", True), ("127.0.1.1", True), ("::1", True),
+                                                   ("localhost", True), ("0.0.0.0", False), ("::", False),
+                                                   ("192.168.1.20", False), ("surglens.example", False)])
+def test_only_loopback_addresses_stay_on_this_machine(address, loopback):
+    from app.cli.serve import exposure_notice, is_loopback
+
+    assert is_loopback(address) is loopback
+    assert (exposure_notice(address, 8501, password_set=False) is None) is loopback
+
+
+def _serve_on(monkeypatch, tmp_path, argv):
+    started = []
+
+    class Process:
+        pid = 4242
+
+        def __init__(self, cmd, env=None):
+            started.append(cmd)
+
+        def wait(self, timeout=None):
+            return 0
+
+        def terminate(self):
+            pass
+
+    monkeypatch.setenv("SURGLENS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(subprocess, "Popen", Process)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    assert main(["serve", *argv]) == 0
+    return started[1]
+
+
+def test_serve_on_all_interfaces_says_it_has_no_authentication(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("SURGLENS_PASSWORD", raising=False)
+    app = _serve_on(monkeypatch, tmp_path, ["--host", "0.0.0.0", "--port", "8601"])
+    assert _option(app, "--server.address") == "0.0.0.0"
+    assert "WARNING: SurgLens listens on 0.0.0.0:8601 with NO AUTHENTICATION" in capsys.readouterr().err
+
+
+def test_serve_on_all_interfaces_with_a_password(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SURGLENS_PASSWORD", "s3cret")
+    _serve_on(monkeypatch, tmp_path, ["--host", "0.0.0.0"])
+    err = capsys.readouterr().err
+    assert "asks for SURGLENS_PASSWORD" in err and "NO AUTHENTICATION" not in err
+
+
+def test_serve_on_localhost_by_default_says_nothing(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("SURGLENS_ADDRESS", raising=False)
+    app = _serve_on(monkeypatch, tmp_path, [])
+    assert _option(app, "--server.address") == "127.0.0.1"
+    assert "listens" not in capsys.readouterr().err

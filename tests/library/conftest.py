@@ -1,13 +1,17 @@
 """Library fixtures: a library in tmp_path with a fake probe, fake videos and a fake analysis.
 
-Set SURGLENS_TEST_DB_URL (e.g. postgresql+psycopg://user@/db?host=/tmp) to run every library test
-a second time against that database (its tables are dropped before and after each test).
+Every test that uses `settings` (and so `lib`, `make_case`) runs on each backend: SQLite in
+tmp_path, and PostgreSQL when SURGLENS_TEST_PG_URL names a server (e.g.
+postgresql+psycopg://postgres@/postgres?host=/tmp/pg); each PostgreSQL test gets a database of its
+own, created before and dropped after it. Without the URL the PostgreSQL variant is skipped, or
+fails when SURGLENS_REQUIRE_POSTGRES=1 (.ci/run starts a server and sets both).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +32,9 @@ from analysis.results import (
     TOOL_PRESENCE,
 )
 from library import Library, Settings
-from library.db import Base, make_engine
+
+BACKENDS = ("sqlite", "postgresql")
+PG_URL_ENV = "SURGLENS_TEST_PG_URL"
 
 FAKE_MAGIC = b"\x00\x00\x00\x18ftypisom"  # what the fake probe accepts as a video
 
@@ -69,18 +75,36 @@ def fake_video(tmp_path: Path, name: str = "clip.mp4", payload: bytes = b"frames
     return path
 
 
-@pytest.fixture(params=["sqlite"] + (["external"] if os.environ.get("SURGLENS_TEST_DB_URL") else []))
-def settings(request, tmp_path: Path) -> Settings:
-    data = tmp_path / "data"
+@pytest.fixture(params=BACKENDS)
+def db_url(request) -> str | None:
+    """None for SQLite in the data folder, else the URL of a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        yield Settings(data_dir=data, heartbeat_s=0.05, stale_after_s=30)
+        yield None
         return
-    url = os.environ["SURGLENS_TEST_DB_URL"]
-    engine = make_engine(url)
-    Base.metadata.drop_all(engine)
-    yield Settings(data_dir=data, db_url=url, heartbeat_s=0.05, stale_after_s=30)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    server = os.environ.get(PG_URL_ENV)
+    if not server:
+        reason = f"PostgreSQL variant: set {PG_URL_ENV}=postgresql+psycopg://... to run it (.ci/run starts a server)"
+        if os.environ.get("SURGLENS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"SURGLENS_REQUIRE_POSTGRES=1 but {PG_URL_ENV} is not set")
+        pytest.skip(reason)
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"surglens_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:  # FORCE: engines a test left open must not keep it alive
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str | None, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", db_url=db_url, heartbeat_s=0.05, stale_after_s=30)
 
 
 @pytest.fixture

@@ -53,6 +53,41 @@ def test_two_workers_racing_for_one_job_one_wins(settings, make_case):
         library.close()
 
 
+def test_two_workers_draining_one_queue_never_take_the_same_job(settings, make_case):
+    n_jobs = 40
+    for _ in range(n_jobs):
+        make_case()
+    libraries = [Library(settings, probe=fake_probe) for _ in range(2)]  # own engines and connections
+    barrier = threading.Barrier(2)
+    taken: list[list[int]] = [[], []]
+    errors: list[BaseException] = []
+
+    def drain(i: int) -> None:
+        barrier.wait()
+        try:
+            while (job := libraries[i].jobs.claim(f"worker-{i}")) is not None:
+                taken[i].append(job.job_id)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=drain, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert errors == []
+        assert not set(taken[0]) & set(taken[1])
+        assert sorted(taken[0] + taken[1]) == list(range(1, n_jobs + 1))
+        owners = {j.id: (j.worker_id, j.status, j.attempts) for j in libraries[0].jobs.list_jobs()}
+        for i, ids in enumerate(taken):
+            assert all(owners[job_id] == (f"worker-{i}", "running", 1) for job_id in ids)
+        assert {c.status for c in libraries[0].list_cases()} == {"running"}
+    finally:
+        for library in libraries:
+            library.close()
+
+
 def test_heartbeat_writes_progress_and_detects_loss(lib, make_case):
     case_id = make_case()
     job = lib.jobs.claim("worker-a")
