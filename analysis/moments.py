@@ -157,3 +157,10 @@ def moments_frame(moments: Sequence[Moment]) -> pd.DataFrame:
     """Moments as a table (time_s, end_s, kind, label, text)."""
     columns = ["time_s", "end_s", "kind", "label", "text"]
     return pd.DataFrame([{k: m.to_dict()[k] for k in columns} for m in moments], columns=columns)
+
+
+def review_these(moments: Sequence[Moment], segments: Sequence[dict[str, Any]]) -> list[tuple[Moment, float]]:
+    """The 'uncertain' moments with their segment's confidence, least confident first (an educator's review list)."""
+    confidence = {(s["start_s"], s["label"]): s["confidence"] for s in segments if s.get("confidence") is not None}
+    found = [(m, confidence.get((m.time_s, m.label), LOW_CONFIDENCE)) for m in moments if m.kind == "uncertain"]
+    return sorted(found, key=lambda mc: (mc[1], mc[0].time_s))

@@ -107,6 +107,9 @@ class Case(Base):
     surgeon_id: Mapped[str | None] = mapped_column(String(32), index=True)
     difficulty: Mapped[int | None] = mapped_column(Integer)
     notes: Mapped[str | None] = mapped_column(Text)
+    # Rectangles (x0, y0, x1, y1 in frame fractions) blacked out in every picture made from the video
+    # (burned-in patient name/date; video/mask.py). Added by migration 0002 (library/migrations).
+    mask_regions: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
 
     tags: Mapped[list["Tag"]] = relationship(secondary=case_tags, order_by="Tag.name", back_populates="cases")
     features: Mapped[list["CaseFeature"]] = relationship(back_populates="case", cascade="all, delete-orphan")
@@ -209,6 +212,55 @@ class Job(Base):
     case: Mapped[Case] = relationship(back_populates="jobs")
 
 
+class ReferenceLabels(Base):
+    """An educator's corrected phase timeline of a case: its reference, kept beside the model's output.
+
+    Stored here, not in the case folder, so it survives the case being analysed again."""
+
+    __tablename__ = "reference_labels"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    segments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{start_s, end_s, label}]
+    author: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class StudyAttempt(Base):
+    """A trainee's study-mode attempt at a case: the marks given and their score against the reference."""
+
+    __tablename__ = "study_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    trainee: Mapped[str] = mapped_column(String(64), index=True)  # a display name, no account
+    reference_source: Mapped[str] = mapped_column(String(16))  # educator | model
+    marks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[time_s, phase]]
+    tool_marks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[time_s, [tool, ...]]]
+    cvs_s: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # StudyScore.to_dict()
+    mean_abs_error_s: Mapped[float | None] = mapped_column(Float)
+    mean_jaccard: Mapped[float | None] = mapped_column(Float)
+    tool_f1: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Assessment(Base):
+    """A structured rating (OSATS or GOALS, items scored 1-5) of a case's operator, filled by an educator."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    form: Mapped[str] = mapped_column(String(16))  # OSATS | GOALS
+    trainee: Mapped[str | None] = mapped_column(String(64), index=True)  # who operated (a display name)
+    assessor: Mapped[str | None] = mapped_column(String(64))
+    scores: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # item -> 1..5
+    total: Mapped[int] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout for two processes."""
     parsed = make_url(url)
@@ -235,7 +287,8 @@ ADDED_COLUMNS = (("comments", "parent_id", "INTEGER REFERENCES comments(id) ON D
 
 
 def create_schema(engine: Engine) -> None:
-    """Create missing tables and add missing later columns (ADDED_COLUMNS) to an older library.
+    """Create missing tables, add missing later columns (ADDED_COLUMNS) to an older library, then
+    run the schema migrations (Alembic `upgrade head`, library/migrations).
 
     The app and the worker often start together on a new library: when the other process created a
     table (or added a column) between our check and our CREATE, checking again finds it."""
@@ -248,6 +301,23 @@ def create_schema(engine: Engine) -> None:
                 raise
     for table, column, ddl in ADDED_COLUMNS:
         _add_missing_column(engine, table, column, ddl)
+    _upgrade(engine)
+
+
+def _upgrade(engine: Engine, attempts: int = 5) -> None:
+    """Alembic `upgrade head` (library/migrations); another process upgrading at the same moment is waited for."""
+    import time
+
+    from library import migrations
+
+    for attempt in range(attempts):
+        try:
+            migrations.upgrade(engine)
+            return
+        except DatabaseError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _add_missing_column(engine: Engine, table: str, column: str, ddl: str) -> None:

@@ -1,10 +1,15 @@
 """Exports of a case or a collection (zip) and a self-contained HTML report.
 
 A case zip holds, under one folder named after the case's pseudonymous title:
-`case.json` (without the source file's path, hash or container metadata), every Parquet table as
+`case.json` (without the source file's path, hash or container metadata, or the decoder's
+warnings, which may quote storage paths), every Parquet table as
 `tables/<name>.csv`, the other result JSON files, the Cholec80-format phase file when present,
 the annotated video and clips, `teaching.json` (metadata, tags, comments and bookmarks) and
-`report.html`. A collection zip holds `collection.json` and one numbered folder per case, in the
+`report.html`. No export carries the operation date (the case's or the container's), the
+analysis date, or any file path (a custom weights path is reduced to its file name). The case's
+mask regions (burned-in text, video/mask.py) are black in the report's key frames and the clips; an
+annotated video made before the current mask was set is left out (analyse again to include it).
+A collection zip holds `collection.json` and one numbered folder per case, in the
 collection's order. Nothing in an export loads anything from the internet: the report inlines
 plotly.js (include_plotlyjs=True), never a CDN link.
 """
@@ -40,11 +45,28 @@ def export_file_name(name: str, fallback: str = "case") -> str:
 
 
 def public_case_json(case: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    """case.json for export: technical probe fields only, and no path into the library."""
+    """case.json for export: technical probe fields only, no decoder warnings and no path into the library."""
     out = dict(case)
     video = out.get("video") or {}
     out["video"] = {k: video[k] for k in PROBE_FIELDS if k in video}
+    decode = dict(out.get("decode") or {})
+    if "warnings" in decode:  # FFmpeg's messages quote file paths: only how many there were
+        decode["warnings"] = len(decode["warnings"] or ())
+    out["decode"] = decode
     return _scrub(out, str(data_dir))
+
+
+def public_teaching_case(record: CaseRecord) -> dict[str, Any]:
+    """The case's teaching data for export: no operation or analysis date, no weights path."""
+    out = record.teaching_dict()
+    out.pop("operation_date", None)
+    out.pop("analysed_at", None)
+    config = dict(out.get("analysis_config") or {})
+    for key in ("detector_weights", "phase_weights"):
+        if config.get(key):
+            config[key] = Path(str(config[key])).name
+    out["analysis_config"] = config
+    return out
 
 
 def _scrub(value: Any, data_dir: str) -> Any:
@@ -59,11 +81,27 @@ def _scrub(value: Any, data_dir: str) -> Any:
 
 def _teaching_json(library: Library, record: CaseRecord, comments: list[CommentRecord]) -> str:
     return json.dumps({
-        "case": record.teaching_dict(),
+        "case": public_teaching_case(record),
         "comments": [c.to_dict() for c in comments if c.kind == "comment"],
         "bookmarks": [c.to_dict() for c in comments if c.kind == "bookmark"],
         "collections": [c.name for c in library.collections_of_case(record.id)],
     }, indent=2)
+
+
+def _write_reference(zf: zipfile.ZipFile, library: Library, case_id: int, root: str) -> None:
+    """An educator's corrected phases (library.teaching), as JSON and a Cholec80 file, beside the model's."""
+    from library.teaching import Teaching
+
+    teaching = Teaching(library)
+    reference = teaching.reference(case_id)
+    if reference.source != "educator":
+        return
+    zf.writestr(f"{root}/reference_phases.json", json.dumps(
+        {"source": "educator", "author": reference.author, "segments": list(reference.segments)}, indent=2))
+    try:
+        zf.writestr(f"{root}/reference_phase_cholec80.txt", teaching.reference_cholec80_text(case_id))
+    except LibraryError:  # no frame rate known: the JSON is still there
+        pass
 
 
 def _write_case(zf: zipfile.ZipFile, library: Library, case_id: int, root: str, figures: FigureBuilder | None) -> None:
@@ -83,11 +121,19 @@ def _write_case(zf: zipfile.ZipFile, library: Library, case_id: int, root: str, 
             zf.write(file, f"{root}/{file.name}")
     if result.has(PHASE_CHOLEC80):
         zf.write(folder / PHASE_CHOLEC80, f"{root}/{PHASE_CHOLEC80}")
-    videos = [folder / ANNOTATED] if result.has(ANNOTATED) else []
+    _write_reference(zf, library, case_id, root)
+    videos = [folder / ANNOTATED] if result.has(ANNOTATED) and _masked_as_set(result, record) else []
     if (folder / CLIPS_DIR).is_dir():
         videos += sorted(p for p in (folder / CLIPS_DIR).iterdir() if p.is_file())
     for file in videos:  # already compressed: store, do not deflate again
         zf.write(file, f"{root}/{file.relative_to(folder).as_posix()}", compress_type=zipfile.ZIP_STORED)
+
+
+def _masked_as_set(result: CaseResult, record: CaseRecord) -> bool:
+    """Whether the analysis's annotated video was made with the case's current mask regions."""
+    summary = ((result.case.get("stages") or {}).get("annotate") or {}).get("summary") or {}
+    used = [tuple(float(v) for v in r) for r in summary.get("mask_regions") or ()]
+    return used == [tuple(r) for r in record.mask_regions]
 
 
 def _results_or_none(library: Library, record: CaseRecord) -> CaseResult | None:
@@ -124,6 +170,57 @@ def export_collection(library: Library, collection_id: int, dest: str | Path | B
         }, indent=2))
         for case, folder in zip(cases, folders, strict=True):
             _write_case(zf, library, case.id, f"{root}/{folder}", figures)
+
+
+def zip_to_temp_file(write: Callable[[BinaryIO], None], folder: str | Path | None = None) -> BinaryIO:
+    """An export written to an anonymous temporary file (flat memory), rewound for reading.
+
+    The file disappears when closed (or when the process ends); pass it to a download button or
+    copy it with shutil.copyfileobj. `folder` is where it is written (default: the system's).
+    """
+    import tempfile
+
+    out = tempfile.TemporaryFile(dir=folder)
+    try:
+        write(out)
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+def save_export(write: Callable[[BinaryIO], None], folder: str | Path, file_name: str) -> Path:
+    """Write an export straight into `folder` on this machine (flat memory, for exports with long videos).
+
+    `folder` must be an existing folder given by its full path; an existing file is never
+    replaced (" (2)", " (3)", ... is added). Written atomically: the file appears complete or not at all.
+    """
+    raw = str(folder or "").strip()
+    target = Path(raw).expanduser()
+    if not raw or not target.is_absolute():
+        raise LibraryError(f"give the full path of a folder (starting with /), got {raw!r}")
+    if not target.is_dir():
+        raise LibraryError(f"no such folder: {raw!r}")
+    name = Path(file_name).name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    dest, n = target / name, 1
+    while dest.exists():
+        n += 1
+        dest = target / f"{stem} ({n}){suffix}"
+    tmp = dest.with_name(f".{dest.name}.partial")
+    try:
+        with open(tmp, "wb") as out:
+            write(out)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def annotated_matches_mask(result: CaseResult, record: CaseRecord) -> bool:
+    """Whether the analysis's annotated video was made with the case's current mask regions."""
+    return _masked_as_set(result, record)
 
 
 def zip_bytes(write: Callable[[BinaryIO], None]) -> bytes:
@@ -196,7 +293,7 @@ def _key_frames(record: CaseRecord, result: CaseResult | None) -> list[tuple[str
     for label, seg in sorted(longest.items(), key=lambda kv: kv[1]["start_s"]):
         middle = (seg["start_s"] + seg["end_s"]) / 2
         try:
-            rgb = representative_frame(record.video_path, middle)
+            rgb = representative_frame(record.video_path, middle, mask=record.mask_regions)
         except (OSError, ValueError, RuntimeError):
             return []
         caption = f"{display_name(label, 'phase')}, {clock(seg['start_s'])}–{clock(seg['end_s'])} (frame at {clock(middle)})"
@@ -241,7 +338,6 @@ def _report(record: CaseRecord, result: CaseResult | None, comments: list[Commen
         ("Duration", clock(record.duration_s) if record.duration_s is not None else "unknown"),
         ("Video", f"{probe.get('width')}x{probe.get('height')}, {probe.get('fps')} fps, {probe.get('codec')}"),
         ("Procedure", record.procedure or ""),
-        ("Operation date", record.operation_date.isoformat() if record.operation_date else ""),
         ("Surgeon (pseudonym)", record.surgeon_id or ""),
         ("Difficulty (1-5)", record.difficulty or ""),
         ("Tags", ", ".join(record.tags)),

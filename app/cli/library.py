@@ -22,7 +22,7 @@ def _add_location(parser: argparse.ArgumentParser) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     from library.store import Library
-    from library.worker import Worker, setup_worker_logging
+    from library.worker import Worker, exit_when_hung, setup_worker_logging
 
     settings = _settings(args)
     log_path = setup_worker_logging(settings)
@@ -31,7 +31,7 @@ def _worker(args: argparse.Namespace) -> int:
     os.environ["SURGLENS_DATA_DIR"] = str(settings.data_dir)
     try:
         with Library(settings) as library:
-            worker = Worker(library, poll_s=args.poll_seconds)
+            worker = Worker(library, poll_s=args.poll_seconds, on_hang=exit_when_hung)
             previous = signal.signal(signal.SIGTERM, lambda *_: worker.stop())  # finish cleanly: job back to queue
             print(f"surglens worker {worker.worker_id}: library {settings.data_dir}, log {log_path}", flush=True)
             try:
@@ -81,6 +81,28 @@ def _requeue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mask(args: argparse.Namespace) -> int:
+    from app.cli import CLIError
+    from library.store import Library
+
+    if not args.region and not args.clear:
+        raise CLIError("give --region X0,Y0,X1,Y1 (repeatable) or --clear")
+    with Library(_settings(args)) as library:
+        case = library.set_mask_regions(args.case_id, [] if args.clear else args.region)
+        print(json.dumps({"id": case.id, "mask_regions": [list(r) for r in case.mask_regions]}))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from library.store import Library
+
+    with Library(_settings(args)) as library:
+        for path in args.paths:
+            case, created = library.import_file(path)
+            print(json.dumps({**_case_line(case), "created": created}))
+    return 0
+
+
 def _delete(args: argparse.Namespace) -> int:
     from app.cli import CLIError
     from library.store import Library
@@ -92,6 +114,16 @@ def _delete(args: argparse.Namespace) -> int:
                            "teaching-set entries; run again with --yes to delete it")
         library.delete_case(case.id)
         print(json.dumps({"id": case.id, "title": case.title, "deleted": True}))
+    return 0
+
+
+def _export_corrections(args: argparse.Namespace) -> int:
+    from library.store import Library
+    from library.teaching import Teaching
+
+    with Library(_settings(args)) as library:
+        entries = Teaching(library).export_corrections(args.out, include=args.include)
+    print(json.dumps({"out": args.out, "cases": [e["video"] for e in entries], "included": args.include}))
     return 0
 
 
@@ -136,6 +168,23 @@ def register(sub) -> None:
     _add_location(listing)
     listing.set_defaults(func=_list)
 
+    imports = lib_sub.add_parser("import", help="add video files of this machine by path (no upload size limit; "
+                                                "copied, never moved)")
+    imports.add_argument("paths", nargs="+", help="absolute paths of video files")
+    _add_location(imports)
+    imports.set_defaults(func=_import)
+
+    from app.cli.video import _mask_region
+
+    mask = lib_sub.add_parser("mask", help="black out burned-in text (a name, a date) in a case's annotated clips, "
+                                           "report frames and, from its next analysis, its annotated video")
+    mask.add_argument("case_id", type=int)
+    mask.add_argument("--region", action="append", default=[], type=_mask_region, metavar="X0,Y0,X1,Y1",
+                      help="a rectangle in fractions of the frame (e.g. 0,0,0.35,0.08); repeat for several")
+    mask.add_argument("--clear", action="store_true", help="remove the case's mask")
+    _add_location(mask)
+    mask.set_defaults(func=_mask)
+
     requeue = lib_sub.add_parser("requeue", help="analyse a case again")
     requeue.add_argument("case_id", type=int)
     _add_location(requeue)
@@ -146,6 +195,13 @@ def register(sub) -> None:
     delete.add_argument("--yes", action="store_true", help="really delete (without it nothing is removed)")
     _add_location(delete)
     delete.set_defaults(func=_delete)
+
+    corrections = lib_sub.add_parser(
+        "export-corrections", help="write the educators' corrected phases as a cholec80-labels folder for train-phase")
+    corrections.add_argument("out", help="folder to write (phase_annotations/ + tool_annotations/)")
+    corrections.add_argument("--include", help="also link in this cholec80-labels folder (e.g. the official one)")
+    _add_location(corrections)
+    corrections.set_defaults(func=_export_corrections)
 
     export = lib_sub.add_parser("export", help="export a case (or --collection) as a zip")
     export.add_argument("id", type=int, help="case id (collection id with --collection)")

@@ -9,9 +9,11 @@ import streamlit as st
 
 from analysis.charts import MOTION_METRICS, library_distribution
 from analysis.moments import clock, display_name
+from analysis.teaching_charts import study_progress
 from app.resources import library_tables, version_of
 from app.state import init_state
 from app.widgets import LIBRARY, library_or_stop
+from library.teaching import Teaching
 from models.taxonomy import load_taxonomy
 
 init_state()
@@ -38,7 +40,8 @@ cols[1].metric("Video analysed", clock(durations.sum()))
 cols[2].metric("Median case length", clock(durations.median()) if len(durations) else "–")
 cols[3].metric("This case", clock(next(c.duration_s or 0 for c in done if c.id == highlight)))
 
-phase_view, tool_view, motion_view, table_view = st.tabs(["Phases", "Instruments", "Motion", "Cases"])
+phase_view, tool_view, motion_view, table_view, study_view = st.tabs(
+    ["Phases", "Instruments", "Motion", "Cases", "Study progress"])
 with phase_view:
     if tables.phases.empty:
         st.caption("No case has phase recognition yet.")
@@ -85,3 +88,16 @@ with table_view:
     st.dataframe(wide, hide_index=True,
                  column_config={"case_id": st.column_config.NumberColumn("case"),
                                 "duration_s": st.column_config.NumberColumn("duration (s)", format="%.0f")})
+with study_view:  # study-mode attempts of one trainee (app/views/study.py)
+    teaching = Teaching(lib)
+    trainees = sorted({a.trainee for a in teaching.attempts()}, key=str.lower)
+    if not trainees:
+        st.caption("No study-mode attempt yet (Teaching › Study mode).")
+    else:
+        who = st.selectbox("Trainee", trainees, key="analytics_trainee")
+        attempts = teaching.attempts(who)
+        all_titles = {c.id: c.title for c in lib.list_cases()}
+        frame = pd.DataFrame([{"created_at": a.created_at, "case": all_titles.get(a.case_id, ""),
+                               "mean_jaccard": a.mean_jaccard, "mean_abs_error_s": a.mean_abs_error_s,
+                               "tool_f1": a.tool_f1, "against": a.reference_source} for a in attempts])
+        st.plotly_chart(study_progress(frame), key="analytics_study", config={"displaylogo": False})

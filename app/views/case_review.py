@@ -13,14 +13,16 @@ import streamlit as st
 
 from analysis.charts import motion_phase_table, motion_tool_table, phase_durations, report_figures
 from analysis.clips import annotated_clip, cached_clips
-from analysis.moments import clock, display_name
+from analysis.moments import clock, display_name, review_these
 from analysis.results import CaseResult, CaseResultError
-from app.resources import CaseData, case_data, motion_figures, timeline_figure, version_of
+from app.resources import CaseData, case_data, frame_at, motion_figures, timeline_figure, version_of
 from app.state import init_state
-from app.widgets import LIBRARY, analysis_progress, library_or_stop, parse_clock, player_tools
+from app.video_links import player_source
+from app.widgets import LIBRARY, analysis_progress, export_controls, library_or_stop, parse_clock, player_tools
 from library import CaseRecord, CollectionRecord, Library, LibraryError, NotFoundError
-from library.export import export_case, html_report, slug, zip_bytes
+from library.export import annotated_matches_mask, export_case, html_report, slug
 from video import VideoError
+from video.mask import apply_mask, parse_region_text
 
 KIND_ICON = {"comment": ":material/chat:", "bookmark": ":material/bookmark:"}
 DEFAULT_CLIP_S = 10.0
@@ -158,7 +160,12 @@ def player(case: CaseRecord, data: CaseData) -> None:
     if not Path(path).exists():
         st.error("The video file of this case is missing from the library folder.")
         return
-    st.video(str(path), start_time=float(st.session_state["seek_s"]))
+    if source == "Annotated" and not annotated_matches_mask(CaseResult(data.case_dir, data.case), case):
+        st.warning("This annotated video was made before the case's current mask: analyse the case again to "
+                   "black out the masked regions in it (clips and exports already use the mask).",
+                   icon=":material/hide_source:")
+    # Through the streaming route when it runs (app/server.py): the browser reads the file by ranges.
+    st.video(player_source(path, lib.settings.data_dir, st.context.url), start_time=float(st.session_state["seek_s"]))
     here = player_tools(float(case.probe.get("fps") or 25.0) if source == "Original" else 1.0)
     if here is not None:  # "comment here": the player's own position, for the comment form
         st.session_state["comment_at"] = clock(here)
@@ -166,10 +173,47 @@ def player(case: CaseRecord, data: CaseData) -> None:
     st.caption(f"Starts at {clock(st.session_state['seek_s'])}. Click the timeline, a key moment or a comment to jump.")
 
 
+def mask_panel(lib: Library, case: CaseRecord) -> None:
+    """Rectangles of burned-in text (a tower's name and date overlay), blacked out in everything made from the video."""
+    label = f"Mask burned-in text ({len(case.mask_regions)})" if case.mask_regions else "Mask burned-in text"
+    with st.expander(label, icon=":material/hide_source:"):
+        st.caption("One rectangle per line as x0, y0, x1, y1 in fractions of the picture (0,0 is the top left; "
+                   "0, 0, 0.35, 0.08 covers a name at the top left). Clips, report frames, exports and the "
+                   "next analysis' annotated video are blacked out there.")
+        text = st.text_area("Rectangles", "\n".join(", ".join(f"{v:g}" for v in r) for r in case.mask_regions),
+                            key=f"mask_text_{case.id}", height=90, label_visibility="collapsed",
+                            placeholder="0, 0, 0.35, 0.08")
+        try:
+            regions = [parse_region_text(line) for line in text.splitlines() if line.strip()]
+        except ValueError as exc:
+            st.error(str(exc))
+            return
+        frame = frame_at(str(case.video_path), float(st.session_state["seek_s"]), 480)
+        if frame is not None:
+            st.image(apply_mask(frame, regions), caption="Preview at the player's start time", width=320)
+        if st.button("Save the mask", key=f"mask_save_{case.id}", icon=":material/save:",
+                     disabled=regions == list(case.mask_regions)):
+            try:
+                lib.set_mask_regions(case.id, regions)
+            except LibraryError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["flash"] = "Mask saved." if regions else "Mask removed."
+                st.rerun()
+
+
 def moments_panel(data: CaseData) -> None:
     if not data.moments:
         st.caption("No key moments: no phase change and no instrument was found.")
     with st.container(height=330, border=False):
+        review = review_these(data.moments, data.segments)
+        if review:  # where the model is least sure first: the educator's minutes go there (Teaching › Corrections)
+            st.markdown(f"**Review these** ({len(review)}, least confident first)")
+            for i, (m, confidence) in enumerate(review):
+                st.button(f"{clock(m.time_s)}–{clock(m.end_s or m.time_s)}  {display_name(m.label, 'phase')} "
+                          f"({confidence:.0%})", key=f"review_{i}", on_click=seek_to, args=(m.time_s, m.end_s),
+                          icon=":material/flag:", type="tertiary")
+            st.markdown("**All key moments**")
         for i, m in enumerate(data.moments):
             st.button(f"{clock(m.time_s)}  {m.text}", key=f"moment_{i}", on_click=seek_to, args=(m.time_s, m.end_s),
                       type="tertiary")
@@ -260,7 +304,8 @@ def motion_section(case: CaseRecord, data: CaseData) -> None:
     tool = cols[1].selectbox("Heatmap of", [ALL_TOOLS, *tools], key="heatmap_tool",
                              format_func=lambda t: "all instruments" if t == ALL_TOOLS else display_name(t, "tool"))
     path_fig, heat_fig = motion_figures(str(data.case_dir), version_of(case), str(case.video_path),
-                                        "track" if by_track else "tool", None if tool == ALL_TOOLS else tool)
+                                        "track" if by_track else "tool", None if tool == ALL_TOOLS else tool,
+                                        mask=case.mask_regions)
     cols = st.columns(2)
     cols[0].plotly_chart(path_fig, key="trajectories", config={"displaylogo": False})
     cols[1].plotly_chart(heat_fig, key="heatmap", config={"displaylogo": False})
@@ -295,7 +340,7 @@ def clip_section(case: CaseRecord, data: CaseData) -> None:
     if st.button("Make annotated clip", icon=":material/movie_edit:", type="primary", disabled=end <= start):
         try:
             with st.spinner(f"Drawing the instruments on {clock(start)}–{clock(end)}..."):
-                path = annotated_clip(data.case_dir, case.video_path, start, end)
+                path = annotated_clip(data.case_dir, case.video_path, start, end, mask=case.mask_regions)
         except (ValueError, OSError, RuntimeError, VideoError) as exc:
             st.error(f"The clip could not be made: {exc}")
         else:
@@ -311,7 +356,7 @@ def clip_section(case: CaseRecord, data: CaseData) -> None:
     st.session_state["clip_path"] = current
     a, b = made[current]
     with st.columns([3, 2])[0]:
-        st.video(current, autoplay=True, muted=True)
+        st.video(player_source(current, lib.settings.data_dir, st.context.url), autoplay=True, muted=True)
     st.download_button("Download this clip (H.264 mp4)", data=lambda: Path(current).read_bytes(),
                        file_name=f"{slug(case.title)}_{int(a)}-{int(b)}s.mp4", mime="video/mp4",
                        icon=":material/download:")
@@ -353,17 +398,16 @@ def details_section(lib: Library, case: CaseRecord) -> None:
         if cols[1].button("Add", icon=":material/playlist_add:"):
             lib.add_to_collection(target, case.id)
             st.rerun()
+    mask_panel(lib, case)
 
 
 def export_section(lib: Library, case: CaseRecord) -> None:
     st.caption("Exports hold the results, charts, comments and annotated clips; never the source video, "
-               "its file name or its capture metadata.")
-    cols = st.columns(2)
-    cols[0].download_button(
-        "Case (zip: JSON, CSV, Cholec80 phases, clips, report)", icon=":material/folder_zip:",
-        data=lambda: zip_bytes(lambda f: export_case(lib, case.id, f, figures=report_figures)),
-        file_name=f"{slug(case.title)}.zip", mime="application/zip")
-    cols[1].download_button(
+               "its file name, its capture metadata, the operation date or any file path. Masked regions are black.")
+    export_controls("Case (zip: JSON, CSV, Cholec80 phases, clips, report)",
+                    lambda f: export_case(lib, case.id, f, figures=report_figures), f"{slug(case.title)}.zip",
+                    key=f"case_export_{case.id}")
+    st.download_button(
         "HTML report", icon=":material/description:", data=lambda: html_report(lib, case.id, figures=report_figures),
         file_name=f"{slug(case.title)}.html", mime="text/html")
 

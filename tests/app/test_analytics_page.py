@@ -60,3 +60,16 @@ def test_phases_in_surgical_order_and_no_none_cells(library, add_case):
     assert not table.value.isna().any().any()
     assert table.value["Calot triangle dissection"].tolist() == [0.0, 4.0]
     assert "None" not in table.value.astype(str).to_numpy()
+
+
+def test_study_progress_of_a_trainee(library, add_case):
+    from library.teaching import Teaching
+
+    case_id = add_case()
+    teaching = Teaching(library)
+    teaching.submit_attempt(case_id, "Trainee A", [(0, "Preparation"), (4, "CalotTriangleDissection")])
+    teaching.submit_attempt(case_id, "Trainee A", [(0, "Preparation"), (2, "CalotTriangleDissection")])
+    at = open_page("analytics")
+    assert at.selectbox(key="analytics_trainee").value == "Trainee A"
+    jaccard, error = figures(at)["analytics_study"].data
+    assert list(error.y) == [2.0, 0.0] and jaccard.y[-1] == 1.0

@@ -1,0 +1,113 @@
+"""A trainee's study-mode attempt end to end in Debian's Chromium: a shared clip in the library (its analysis
+written by the AppTest fake, so no model runs), its labels hidden, two transitions marked, the score shown.
+
+Skips like tests/browser/test_dashboard.py when the browser or ../shared/data is absent. Screenshot: runs/browser/.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
+    CLIP,
+    SHOTS,
+    _free_port,
+    _full_page,
+    _no_exception,
+    _offline_and_clean,
+    _watched,
+    browser,
+    playwright_api,
+)
+from tests.conftest import REPO, shared_path
+
+pytestmark = pytest.mark.browser
+PHASES = [(0.0, 10.0, "Preparation"), (10.0, 32.0, "CalotTriangleDissection")]
+
+
+@pytest.fixture(scope="module")
+def study_server(tmp_path_factory, playwright_api):  # noqa: F811
+    """`surglens serve` over a library holding the shared clip, analysed by the fake; yields (url, log)."""
+    from library import Library, Settings
+    from library.worker import Worker
+    from tests.app.conftest import write_case
+
+    clip = shared_path("cholec-clips", CLIP)
+    data = tmp_path_factory.mktemp("study-library")
+    with Library(Settings(data_dir=data)) as lib:
+        lib.ingest(clip, title="Study clip")
+        Worker(lib, analyze=lambda video, out, config, progress: write_case(out, video, PHASES),
+               poll_s=0.01).run(once=True)
+    port = _free_port()
+    log = data / "serve.log"
+    env = dict(os.environ, SURGLENS_DATA_DIR=str(data), YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(data / "yolo"))
+    env.pop("SURGLENS_DB_URL", None)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--address", "127.0.0.1", "--port", str(port)],
+                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"surglens serve did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url, log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # serve, its Streamlit and its worker: the group we started
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_trainee_attempt_with_its_score(study_server, browser):  # noqa: F811
+    url, log = study_server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    seen = _watched(page)
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Study mode").click()
+    page.locator('[data-testid="stHeading"]', has_text="Study mode").wait_for()
+    page.get_by_text("the model's phase recognition").wait_for()
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0  # no labels before the attempt
+    page.locator("video").first.wait_for()
+
+    name = page.locator('input[aria-label="Your display name"]')
+    name.fill("Trainee A")
+    name.press("Enter")
+    at = page.locator('input[aria-label="Add at (m:ss)"]')
+    at.fill("0:13")
+    at.press("Enter")
+    page.wait_for_timeout(1000)
+    phase = page.locator(".st-key-study_add_phase").get_by_role("combobox")
+    phase.click()
+    page.get_by_role("option", name="Calot triangle dissection").click()
+    page.wait_for_timeout(1000)
+    page.locator(".st-key-study_add button").click()
+    page.wait_for_timeout(1500)
+    _no_exception(page)
+    page.locator(".st-key-study_submit button").click()
+
+    page.locator('[data-testid="stHeading"]', has_text="Your score").wait_for()
+    _no_exception(page)
+    metric = page.locator('[data-testid="stMetric"]', has_text="Mean timing error")
+    assert "3.0 s" in metric.inner_text()  # Calot from 0:10 in the reference, marked at 0:13
+    assert "0 of 1" in page.locator('[data-testid="stMetric"]', has_text="Missed transitions").inner_text()
+    timeline = page.locator('[data-testid="stPlotlyChart"]').first
+    timeline.locator("g.trace.bars path").first.wait_for()
+    page.get_by_text("Attempts of Trainee A").wait_for()
+    _full_page(page, SHOTS / "study-attempt.png")
+    _offline_and_clean(seen)
