@@ -28,6 +28,13 @@ page = st.navigation(
             st.Page(PAGES / "library.py", title="Library", icon=":material/video_library:", default=True),
             st.Page(PAGES / "case_review.py", title="Case review", icon=":material/movie:"),
             st.Page(PAGES / "analytics.py", title="Analytics", icon=":material/monitoring:"),
+            st.Page(PAGES / "live.py", title="Live", icon=":material/videocam:"),
+        ],
+        "Teaching": [
+            st.Page(PAGES / "study.py", title="Study mode", icon=":material/school:"),
+            st.Page(PAGES / "assessment.py", title="Assessment", icon=":material/rate_review:"),
+            st.Page(PAGES / "corrections.py", title="Corrections", icon=":material/edit_note:"),
+            st.Page(PAGES / "compare.py", title="Side by side", icon=":material/compare:"),
         ],
         "Images": [
             st.Page(PAGES / "diagnosis.py", title="Diagnosis", icon=":material/radiology:"),

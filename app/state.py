@@ -19,6 +19,8 @@ DEFAULTS: dict[str, object] = {
     "clip_path": None,  # the annotated clip shown in Case review
     "collection_id": None,  # the teaching set open on the Library page
     "cases_shown": 25,  # how many case cards the Library page lists (grows with "Show more")
+    "live_session": None,  # the Live page's running analysis.live.LiveSession
+    "live_kept": None,  # {"case_id", "title"} or {"error"} of the last live session that stopped
 }
 
 

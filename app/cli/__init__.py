@@ -8,7 +8,7 @@ import sys
 # Modules with a `register(subparsers)` function; each adds its subcommands.
 COMMAND_MODULES = (
     "app.cli.video", "app.cli.detector", "app.cli.phase", "app.cli.diagnosis", "app.cli.volume", "app.cli.library",
-    "app.cli.serve", "app.cli.batch", "app.cli.anatomy",
+    "app.cli.serve", "app.cli.batch", "app.cli.anatomy", "app.cli.live",
 )
 
 
@@ -45,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         print("surglens: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line, no traceback, for any expected failure
-        if isinstance(exc, (CLIError, ValueError, OSError, RuntimeError, KeyError)):
-            print(f"surglens {args.command}: error: {exc}", file=sys.stderr)
+        if isinstance(exc, (CLIError, ValueError, OSError, RuntimeError, KeyError)) or \
+                type(exc).__module__.startswith("sqlalchemy."):  # e.g. the library database is unreachable
+            from library.config import mask_password  # a database error may quote SURGLENS_DB_URL
+
+            print(f"surglens {args.command}: error: {mask_password(str(exc))}", file=sys.stderr)
             return 2
         raise
 
