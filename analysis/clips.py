@@ -20,6 +20,7 @@ from analysis.results import CLIPS_DIR, DETECTIONS, CaseResult
 from models.detections import Detections
 from video import Frame, FrameReader
 from video.clip import cut_clip
+from video.mask import apply_mask, parse_regions
 from video.overlay import Annotator
 
 MAX_CLIP_S = 600.0  # longer excerpts take minutes to render; cut them in parts
@@ -123,9 +124,13 @@ def cached_clips(case_dir: str | Path) -> list[tuple[float, float, Path]]:
 
 
 class ClipAnnotator:
-    """The per-frame transform of an annotated clip: detections, trails, the time and the phase."""
+    """The per-frame transform of an annotated clip: detections, trails, the time and the phase.
 
-    def __init__(self, result: CaseResult, trail_s: float = 4.0):
+    `mask`: rectangles (frame fractions) blacked out first (burned-in text; video/mask.py).
+    """
+
+    def __init__(self, result: CaseResult, trail_s: float = 4.0, mask=None):
+        self.mask = parse_regions(mask)
         table = result.table(DETECTIONS)
         interval_s, self.analysed_size = analysed_rate(result.case)
         self.detections = TimedDetections(table, interval_s)
@@ -149,7 +154,7 @@ class ClipAnnotator:
         aw, ah = self.analysed_size
         if len(det) and aw and ah and (aw, ah) != (w, h):
             det.xyxy = det.xyxy * np.array([w / aw, h / ah, w / aw, h / ah], dtype=np.float32)
-        out = self.annotator(frame.rgb, det, frame.timestamp_s)
+        out = self.annotator(apply_mask(frame.rgb, self.mask), det, frame.timestamp_s)
         caption = clock(frame.timestamp_s) + (f"  {phase}" if (phase := self.phase_at(frame.timestamp_s)) else "")
         scale = max(h / 480, 0.5)
         (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, 1)
@@ -159,8 +164,12 @@ class ClipAnnotator:
 
 
 def annotated_clip(case_dir: str | Path, video_path: str | Path, start_s: float, end_s: float,
-                   overwrite: bool = False) -> Path:
-    """The annotated H.264 clip of [start_s, end_s) of the case's video, cut once and cached."""
+                   overwrite: bool = False, mask=None) -> Path:
+    """The annotated H.264 clip of [start_s, end_s) of the case's video, cut once and cached.
+
+    `mask`: the case's mask regions, blacked out on every frame (a new mask deletes the cached clips:
+    Library.set_mask_regions).
+    """
     start_s, end_s = float(start_s), float(end_s)
     if end_s <= start_s:
         raise ValueError(f"clip start ({start_s:g} s) must be before its end ({end_s:g} s)")
@@ -170,7 +179,7 @@ def annotated_clip(case_dir: str | Path, video_path: str | Path, start_s: float,
     dst = clip_path(case_dir, start_s, end_s)
     if dst.exists() and not overwrite:
         return dst
-    return cut_clip(video_path, dst, start_s, end_s, reencode=True, transform=ClipAnnotator(result))
+    return cut_clip(video_path, dst, start_s, end_s, reencode=True, transform=ClipAnnotator(result, mask=mask))
 
 
 def representative_time(result: CaseResult) -> float:
@@ -182,9 +191,9 @@ def representative_time(result: CaseResult) -> float:
     return float(counts.idxmax())
 
 
-def representative_frame(video_path: str | Path, time_s: float) -> np.ndarray:
-    """The upright RGB frame shown at `time_s` seconds (the first frame at or after it)."""
+def representative_frame(video_path: str | Path, time_s: float, mask=None) -> np.ndarray:
+    """The upright RGB frame shown at `time_s` seconds (the first frame at or after it), `mask` blacked out."""
     reader = FrameReader(video_path, sample_fps="all", start_s=max(float(time_s), 0.0))
     for frame in reader:
-        return frame.rgb
+        return apply_mask(frame.rgb, parse_regions(mask))
     raise ValueError(f"no frame at {time_s:g} s in {str(video_path)!r}")

@@ -78,10 +78,10 @@ def case_data(case_dir: str, version: str) -> CaseData:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def frame_at(video_path: str, time_s: float, max_width: int = 960) -> np.ndarray | None:
-    """A frame of the video (downscaled to `max_width`), or None when the video cannot be read."""
+def frame_at(video_path: str, time_s: float, max_width: int = 960, mask: tuple = ()) -> np.ndarray | None:
+    """A frame of the video (downscaled to `max_width`, `mask` regions black), or None when the video cannot be read."""
     try:
-        rgb = representative_frame(video_path, time_s)
+        rgb = representative_frame(video_path, time_s, mask=mask)
     except (OSError, ValueError, RuntimeError):
         return None
     if rgb.shape[1] > max_width:
@@ -100,10 +100,11 @@ def timeline_figure(case_dir: str, version: str, comments: tuple, playhead_s: fl
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def motion_figures(case_dir: str, version: str, video_path: str, by: str, tool: str | None) -> tuple[go.Figure, go.Figure]:
-    """Case review's trajectories (`by` tool or track) and heatmap (`tool`, or all when None) over the frame."""
+def motion_figures(case_dir: str, version: str, video_path: str, by: str, tool: str | None,
+                   mask: tuple = ()) -> tuple[go.Figure, go.Figure]:
+    """Case review's trajectories (`by` tool or track) and heatmap (`tool`, or all when None) over the frame (`mask` black)."""
     data = case_data(case_dir, version)
-    frame = frame_at(video_path, data.frame_time_s)
+    frame = frame_at(video_path, data.frame_time_s, mask=mask)
     return (trajectories(data.motion, data.frame_size, frame, by=by),
             motion_heatmap(data.motion, data.frame_size, None if tool is None else [tool], frame))
 

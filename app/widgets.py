@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import NoReturn
+from typing import BinaryIO, Callable, NoReturn
 
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,6 +16,7 @@ LIBRARY = "views/library.py"
 POLL_S = 2.0  # how often progress bars re-read the database
 STALLED_S = 30.0  # a queue this old with nothing running probably has no worker
 STAGE_TEXT = {
+    "playback": "making a browser-playable copy",
     "starting": "starting",
     "frames": "analysing frames",
     "quality": "measuring image quality",
@@ -32,7 +33,10 @@ def library_or_stop() -> Library:
     try:
         return get_library()
     except (ValueError, OSError, SQLAlchemyError) as exc:
-        st.error(f"The case library cannot be opened: {exc}. Check SURGLENS_DATA_DIR and SURGLENS_DB_URL.")
+        from library.config import mask_password
+
+        st.error(f"The case library cannot be opened: {mask_password(str(exc))}. "
+                 "Check SURGLENS_DATA_DIR and SURGLENS_DB_URL.")
         st.stop()
 
 
@@ -175,3 +179,47 @@ def analysis_progress(lib: Library, case_id: int | None = None) -> list[CaseReco
 
     bars()
     return active
+
+
+def export_controls(label: str, write: Callable[[BinaryIO], None], file_name: str, key: str, *,
+                    data_dir=None, disabled: bool = False, icon: str = ":material/folder_zip:") -> None:
+    """A zip export: a download and "save to a folder on this machine".
+
+    Under `surglens serve` (the streaming route, app/video_links.py) the zip is written to a file in
+    the library's tmp/exports and downloaded from disk through a signed link; otherwise Streamlit's
+    download button holds it in memory while the browser fetches it.
+    """
+    from app import video_links
+    from library import LibraryError
+    from library.export import save_export, zip_to_temp_file
+
+    cols = st.columns([3, 2], vertical_alignment="bottom")
+    if video_links.ROUTES_ACTIVE and data_dir is not None and st.context.url:
+        link_key = f"{key}_link"
+        if cols[0].button(label, key=f"{key}_prepare", icon=icon, disabled=disabled,
+                          help="Writes the zip on the server, then gives a download link (streamed from disk)"):
+            try:
+                with st.spinner("Writing the export..."):
+                    path = save_export(write, video_links.export_folder(data_dir), file_name)
+            except (LibraryError, OSError) as exc:
+                st.error(str(exc))
+            else:
+                st.session_state[link_key] = video_links.download_url(path, data_dir, st.context.url)
+        if st.session_state.get(link_key):
+            cols[0].link_button(f"Download {file_name}", st.session_state[link_key], icon=":material/download:")
+    else:
+        cols[0].download_button(label, data=lambda: zip_to_temp_file(write), file_name=file_name,
+                                mime="application/zip", icon=icon, disabled=disabled, key=f"{key}_download")
+    with cols[1].popover("Save to a folder", icon=":material/save:", disabled=disabled):
+        folder = st.text_input("Folder on this machine (full path)", key=f"{key}_folder",
+                               placeholder="/home/me/exports",
+                               help="For large exports: written straight to disk. An existing file is never "
+                                    "replaced.")
+        if st.button("Save", key=f"{key}_save", icon=":material/save:"):
+            try:
+                with st.spinner("Writing the export..."):
+                    path = save_export(write, folder, file_name)
+            except (LibraryError, OSError) as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Saved as {path}")

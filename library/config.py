@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,9 @@ class Settings:
     heartbeat_s: float = 1.0  # how often a worker writes its heartbeat and the job's progress
     stale_after_s: float = 60.0  # a running job without a heartbeat this long is taken back
     max_attempts: int = 3  # a job interrupted this many times is marked failed, not retried
+    # A job running longer than job_base_s + job_per_video_s x the video's duration fails (a hung stage).
+    job_base_s: float = 600.0
+    job_per_video_s: float = 3.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
@@ -62,6 +66,15 @@ class Settings:
         return self.db_url or f"sqlite:///{self.data_dir / 'library.db'}"
 
     @property
+    def safe_database_url(self) -> str:
+        """`database_url` with its password masked, for logs and messages."""
+        return mask_password(self.database_url)
+
+    def job_time_limit_s(self, duration_s: float | None) -> float:
+        """Seconds one analysis may run: `job_base_s` + `job_per_video_s` x the video's duration."""
+        return self.job_base_s + self.job_per_video_s * max(float(duration_s or 0.0), 0.0)
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
@@ -80,3 +93,11 @@ class Settings:
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)@")
+
+
+def mask_password(text: str) -> str:
+    """`text` with the password of every URL in it (scheme://user:password@host) replaced by ***."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", str(text))

@@ -49,6 +49,8 @@ class ClaimedJob:
     video_path: Path
     out_dir: Path
     config: dict[str, Any]
+    sha256: str | None = None  # the stored file's content hash (analysis need not hash it again)
+    duration_s: float | None = None  # the video's, for the job's time limit
 
 
 def new_worker_id() -> str:
@@ -131,6 +133,8 @@ class JobQueue:
                     video_path=self.settings.data_dir / case.video_path,
                     out_dir=self.settings.cases_dir / str(case.id),
                     config=dict(case.analysis_config or {}),
+                    sha256=case.sha256,
+                    duration_s=case.duration_s,
                 )
                 s.commit()
                 return claimed_job
@@ -214,6 +218,31 @@ class JobQueue:
             self._update_case(s, job.case_id, status="queued", error=None, **_PROGRESS_CLEARED)
             s.commit()
             return True
+
+    def release_process(self, pid: int, host: str | None = None) -> list[int]:
+        """Give back the running jobs of worker process `pid` on `host` (default: this one), uncounted.
+
+        For a supervisor that had to kill a worker it was stopping (`surglens serve`): a shutdown is
+        not a failed attempt, so the job is queued again and its attempt is not counted.
+        """
+        prefix = f"{host or socket.gethostname()}:{int(pid)}:"
+        released: list[int] = []
+        with self._sessions() as s:
+            rows = s.execute(select(db.Job.id, db.Job.case_id, db.Job.worker_id)
+                             .where(db.Job.status == "running", db.Job.worker_id.startswith(prefix, autoescape=True))).all()
+            for row in rows:
+                taken = s.execute(
+                    update(db.Job)
+                    .where(db.Job.id == row.id, db.Job.status == "running", db.Job.worker_id == row.worker_id)
+                    .values(status="queued", worker_id=None, heartbeat_at=None, started_at=None,
+                            attempts=db.Job.attempts - 1)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if taken == 1:
+                    self._update_case(s, row.case_id, status="queued", error=None, **_PROGRESS_CLEARED)
+                    released.append(row.id)
+            s.commit()
+        return released
 
     def recover_stale(self) -> list[int]:
         """Take back running jobs whose worker is gone or silent; returns their job ids.

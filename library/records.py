@@ -50,6 +50,8 @@ class CaseRecord:
     tags: tuple[str, ...]
     phase_seconds: dict[str, float]  # phase name -> seconds, in order of first appearance
     tool_seconds: dict[str, float]  # tool name -> seconds on screen
+    # Blacked-out rectangles (x0, y0, x1, y1 in frame fractions) of burned-in text (video/mask.py)
+    mask_regions: tuple[tuple[float, float, float, float], ...] = ()
 
     @property
     def phases_present(self) -> tuple[str, ...]:
@@ -110,6 +112,7 @@ class CaseRecord:
             tags=tuple(t.name for t in row.tags),
             phase_seconds=features("phase"),
             tool_seconds=features("tool"),
+            mask_regions=tuple(tuple(float(v) for v in r) for r in (row.mask_regions or ())),
         )
 
 

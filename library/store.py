@@ -14,9 +14,13 @@ Privacy decisions
 - Of the probe only technical stream fields are kept (`PROBE_FIELDS`: container, codec, pixel
   format, size, fps, frame count, duration, rotation, audio flag, bitrate, file size). Container
   metadata such as creation time, device or GPS is never read into the library, shown or exported.
-- The stored video is a byte-identical copy of the upload (its content hash is the case's identity
-  and makes re-uploads open the existing case). It stays on this machine: exports contain results,
-  annotated clips re-encoded by SurgLens and teaching data, never the source video, its hash or path.
+- The stored video is a stream-copied remux of the upload without its container and stream
+  metadata (title, creation time, GPS, chapters, subtitle/data tracks: video.remux.strip_metadata):
+  the same frames and timestamps, no re-encode. Its content hash is the case's identity and makes
+  re-uploads open the existing case. It stays on this machine: exports contain results, annotated
+  clips re-encoded by SurgLens and teaching data, never the source video, its hash or path.
+- Uploads are streamed to `data_dir/tmp` in 8 MiB chunks, never held whole in memory; a file on
+  this machine can be imported by path (`import_file`: copied, never moved or deleted).
 - Surgeon ids are pseudonyms: a short token without spaces (e.g. "S03"), never a name.
 - Nothing here talks to the network.
 """
@@ -51,7 +55,7 @@ SURGEON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 MAX_COMMENT_CHARS = 5000
 MAX_TAG_CHARS = 64
 CASE_ORDERS = ("newest", "oldest", "title", "duration", "operation_date")
-_CHUNK = 1 << 20
+_CHUNK = 8 << 20  # uploads are copied in 8 MiB chunks
 _PLAIN_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
 # FFmpeg demuxer name -> the usual file extension, for uploads without a usual video extension.
 _CONTAINER_EXTENSIONS = {"mov": "mp4", "mpegts": "ts", "mpeg": "mpg", "matroska": "mkv", "mpegvideo": "m2v",
@@ -59,6 +63,7 @@ _CONTAINER_EXTENSIONS = {"mov": "mp4", "mpegts": "ts", "mpeg": "mpg", "matroska"
 _UNSET: Any = object()
 
 ProbeFn = Callable[[Path], Any]  # returns an object with to_dict(), like video.probe
+RemuxFn = Callable[[Path, Path, str], "Path | str"]  # (src, folder, container) -> the metadata-free copy
 
 
 def _default_probe(path: Path) -> Any:
@@ -67,13 +72,42 @@ def _default_probe(path: Path) -> Any:
     return probe(path, content_hash=False)  # ingest hashes while copying
 
 
+_REAL_PROBE = _default_probe
+
+
+def _default_remux(src: Path, folder: Path, container: str) -> Path:
+    """A metadata-free stream copy of `src` in `folder`, in its own container family (else Matroska)."""
+    import av
+
+    from video.remux import FALLBACK, remux_format, strip_metadata
+
+    muxer, ext = remux_format(container)
+    fd, name = tempfile.mkstemp(dir=folder, prefix="remux-", suffix=f".{ext}")
+    os.close(fd)
+    dst = Path(name)
+    try:
+        return strip_metadata(src, dst, muxer)
+    except av.error.FFmpegError:  # a codec this container's muxer refuses: Matroska holds any codec
+        dst.unlink(missing_ok=True)
+        if muxer == FALLBACK[0]:
+            raise
+        dst = dst.with_suffix(f".{FALLBACK[1]}")
+        return strip_metadata(src, dst, FALLBACK[0])
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise
+
+
 class Library:
     """The case library in `settings.data_dir` and `settings.database_url`.
 
-    `probe` replaces video.probe (tests inject a fake one).
+    `probe` replaces video.probe (tests inject a fake one). `remux` replaces the metadata-stripping
+    remux (video.remux); with an injected probe and no `remux` the files are fakes and are stored as
+    received.
     """
 
-    def __init__(self, settings: Settings | None = None, *, probe: ProbeFn | None = None):
+    def __init__(self, settings: Settings | None = None, *, probe: ProbeFn | None = None,
+                 remux: RemuxFn | None = None):
         self.settings = settings or Settings.from_env()
         for folder in (self.settings.videos_dir, self.settings.cases_dir, self.settings.tmp_dir):
             folder.mkdir(parents=True, exist_ok=True)
@@ -81,6 +115,8 @@ class Library:
         db.create_schema(self.engine)
         self._sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         self._probe = probe or _default_probe
+        # The remux needs real video files: with a replaced probe (tests' fake files) it is off unless given.
+        self._remux = remux if remux is not None else (_default_remux if self._probe is _REAL_PROBE else None)
         self.jobs = JobQueue(self._sessions, self.settings)
 
     def close(self) -> None:
@@ -113,19 +149,73 @@ class Library:
         `config` is an analysis.analyze.AnalysisConfig or a dict of its fields. `title` names a new
         case (default "Case <id>"); a duplicate keeps its own title.
         """
+        return self._ingest(source, ext, config=config, title=title, limit_bytes=self.settings.max_upload_bytes)
+
+    def import_file(
+        self,
+        path: str | Path,
+        *,
+        config: Mapping[str, Any] | Any | None = None,
+        title: str | None = None,
+    ) -> tuple[CaseRecord, bool]:
+        """Ingest a video file on this machine by its path (for recordings too large to upload).
+
+        The file is read (copied and remuxed), never moved, changed or deleted. It must be a regular
+        file outside the library folder; the upload size limit does not apply, but the library's
+        disk must have room for a copy of it. Otherwise like `ingest`.
+        """
+        raw = str(path or "").strip()
+        if not raw:
+            raise IngestError("no path given")
+        candidate = Path(raw).expanduser()
+        if not candidate.is_absolute():
+            raise IngestError(f"give the full path of the file (starting with /), got {raw!r}")
+        if candidate.is_dir():
+            raise IngestError(f"{raw!r} is a folder; give the path of one video file")
+        if not candidate.is_file():
+            raise IngestError(f"no such file: {raw!r}")
+        resolved = candidate.resolve()
+        if resolved.is_relative_to(self.settings.data_dir):
+            raise IngestError(f"{raw!r} is inside the library folder; import files from elsewhere")
+        size = resolved.stat().st_size
+        free = shutil.disk_usage(self.settings.tmp_dir).free
+        if size * 2 + (256 << 20) > free:  # the copy and its remux exist together for a moment
+            raise IngestError(f"the file is {size / 2**30:.1f} GB and the library's disk has only "
+                              f"{free / 2**30:.1f} GB free; make room first")
+        return self._ingest(resolved, resolved.suffix, config=config, title=title, limit_bytes=None)
+
+    def _ingest(self, source: str | Path | BinaryIO, ext: str | None, *, config: Mapping[str, Any] | Any | None,
+                title: str | None, limit_bytes: int | None) -> tuple[CaseRecord, bool]:
         title = _title(title) if title is not None and title.strip() else None
         ext = self._extension(source, ext)
         config_dict = self._analysis_config(config)
-        tmp, sha256 = self._receive(source, ext)
+        tmp, sha256 = self._receive(source, ext, limit_bytes)
+        remuxed: Path | None = None
         try:
-            existing = self._case_by_sha(sha256)
-            if existing is not None:
-                return existing, False
-            probe = self._probe_upload(tmp)
-            dest = self.settings.videos_dir / f"{sha256}.{self._stored_extension(ext, probe)}"
-            os.replace(tmp, dest)
+            if self._remux is None:  # stored as received: the upload's own hash is the identity
+                existing = self._case_by_sha(sha256)
+                if existing is not None:
+                    return existing, False
+            probe = self._probe_upload(tmp)  # checks the upload itself (a video, in an allowed container)
+            if self._remux is not None:
+                remuxed = self._strip_metadata(tmp, probe)
+                tmp.unlink(missing_ok=True)
+                sha256 = _sha256_of(remuxed)
+                existing = self._case_by_sha(sha256)
+                if existing is not None:
+                    return existing, False
+                probe = self._probe_upload(remuxed)
+                stored_ext = remuxed.suffix.lstrip(".")
+                source_file = remuxed
+            else:
+                stored_ext = self._stored_extension(ext, probe)
+                source_file = tmp
+            dest = self.settings.videos_dir / f"{sha256}.{stored_ext}"
+            os.replace(source_file, dest)
         finally:
             tmp.unlink(missing_ok=True)
+            if remuxed is not None:
+                remuxed.unlink(missing_ok=True)
         try:
             with self._sessions.begin() as s:
                 case = db.Case(sha256=sha256, video_path=dest.relative_to(self.settings.data_dir).as_posix(),
@@ -176,9 +266,15 @@ class Library:
             raise LibraryError(f"unknown analysis option(s) {unknown}")
         return AnalysisConfig(**{"sample_fps": self.settings.sample_fps, **given}).to_dict()
 
-    def _receive(self, source: str | Path | BinaryIO, ext: str) -> tuple[Path, str]:
-        """Copy the upload into data_dir/tmp while hashing it; checks emptiness and the size limit."""
-        limit = self.settings.max_upload_bytes
+    def _strip_metadata(self, tmp: Path, probe: Mapping[str, Any]) -> Path:
+        try:
+            return Path(self._remux(tmp, self.settings.tmp_dir, str(probe.get("container") or "")))
+        except Exception as exc:  # noqa: BLE001 - any failure refuses the file, with its reason
+            message = str(exc).replace(str(tmp), "the file") or type(exc).__name__
+            raise IngestError(f"the video could not be stored without its metadata: {message}") from None
+
+    def _receive(self, source: str | Path | BinaryIO, ext: str, limit: int | None) -> tuple[Path, str]:
+        """Copy the upload into data_dir/tmp in chunks while hashing it; checks emptiness and the size limit (None: none)."""
         limit_text = f"{self.settings.max_upload_mb:g} MB"
         if isinstance(source, (str, Path)):
             path = Path(source)
@@ -187,7 +283,7 @@ class Library:
             size = path.stat().st_size
             if size == 0:
                 raise IngestError("the file is empty (0 bytes)")
-            if size > limit:
+            if limit is not None and size > limit:
                 raise IngestError(f"the file is {size / 2**20:.1f} MB, over the upload limit of {limit_text}")
             stream: BinaryIO = open(path, "rb")
         else:
@@ -202,7 +298,7 @@ class Library:
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(_CHUNK):
                     total += len(chunk)
-                    if total > limit:
+                    if limit is not None and total > limit:
                         raise IngestError(f"the file is over the upload limit of {limit_text}")
                     hasher.update(chunk)
                     out.write(chunk)
@@ -367,6 +463,28 @@ class Library:
                 setattr(row, key, value)
         return self.get_case(case_id)
 
+    def set_mask_regions(self, case_id: int, regions) -> CaseRecord:
+        """Set the rectangles blacked out in every picture made from the case's video (video.mask).
+
+        Regions are (x0, y0, x1, y1) in fractions of the frame; [] removes the mask. Annotated clips
+        already cut are deleted (they are cut again, masked); the whole annotated video of the
+        analysis is masked from the next analysis on (the mask goes into the case's analysis config).
+        """
+        from video.mask import parse_regions
+
+        try:
+            parsed = [list(r) for r in parse_regions(regions)]
+        except ValueError as exc:
+            raise LibraryError(str(exc)) from None
+        with self._sessions.begin() as s:
+            row = self._case_row(s, case_id)
+            row.mask_regions = parsed
+            row.analysis_config = {**(row.analysis_config or {}), "mask_regions": parsed}
+        clips = self.case_dir(case_id) / "clips"
+        for clip in clips.glob("clip_*.mp4") if clips.is_dir() else ():
+            clip.unlink(missing_ok=True)
+        return self.get_case(case_id)
+
     def case_dir(self, case_id: int) -> Path:
         """The folder of the case's analysis results (exists once the case is done)."""
         return self.settings.cases_dir / str(case_id)
@@ -388,6 +506,8 @@ class Library:
                 raise LibraryError(f"case {case_id} is already {row.status}")
             if config_dict is not None:
                 row.analysis_config = config_dict
+            if row.mask_regions:  # the case's mask holds whatever the new config says
+                row.analysis_config = {**(row.analysis_config or {}), "mask_regions": list(row.mask_regions)}
             self.jobs.enqueue(s, row)
         return self.get_case(case_id)
 
@@ -618,6 +738,14 @@ class Library:
 
 
 # --------------------------------------------------------------------- helpers
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _renumber(items: Sequence[db.CollectionItem]) -> None:

@@ -5,10 +5,15 @@ For each claimed job it runs `analyze_video` into `data_dir/cases/<case_id>/` (t
 heartbeat thread writes the job's heartbeat and the latest progress to the case row every
 `settings.heartbeat_s`, so the page shows stage and ETA and other workers can tell this one is
 alive. A failure marks the case failed with a one-line reason (the traceback goes to the worker log)
-and leaves no results folder. Stopping (SIGTERM, Ctrl-C) gives the running job back to the queue.
+and leaves no results folder. Stopping (SIGTERM, Ctrl-C) gives the running job back to the queue,
+without counting the attempt; long final steps (the proxy encode) report progress, so a stop
+request is honoured there too. A job running past its time limit (`Settings.job_time_limit_s`:
+10 min + 3x the video's duration by default) fails with that reason at its next progress report.
+The database URL's password never reaches the log (`mask_password` on every record).
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import shutil
 import threading
@@ -20,7 +25,7 @@ from typing import Any, Callable
 from sqlalchemy.exc import SQLAlchemyError
 
 from analysis.results import CaseResult
-from library.config import Settings
+from library.config import Settings, mask_password
 from library.errors import NotFoundError
 from library.jobs import ClaimedJob, JobQueue, ProgressLike, new_worker_id
 from library.store import Library
@@ -40,6 +45,10 @@ class StopRequested(RuntimeError):
     """The worker was asked to stop; the running job goes back to the queue."""
 
 
+class JobTimedOut(RuntimeError):
+    """The analysis ran past its time limit (Settings.job_time_limit_s)."""
+
+
 @dataclass(frozen=True)
 class JobOutcome:
     """How one job ended for this worker: done, failed, released (stopping) or lost."""
@@ -51,10 +60,33 @@ class JobOutcome:
     seconds: float
 
 
-def _default_analyze(video_path: Path, out_dir: Path, config: Any, progress: Callable[[ProgressLike], None]) -> dict:
+def _default_analyze(video_path: Path, out_dir: Path, config: Any, progress: Callable[[ProgressLike], None],
+                     sha256: str | None = None) -> dict:
     from analysis.analyze import analyze_video
 
-    return analyze_video(video_path, out_dir, config, progress)
+    return analyze_video(video_path, out_dir, config, progress, sha256=sha256)
+
+
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class _MaskPasswords(logging.Filter):
+    """Masks URL passwords in every record (a database error may quote the URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_password(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_password(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = mask_password(record.exc_text)
+        return True
 
 
 def analysis_config(config: dict[str, Any]) -> Any:
@@ -71,6 +103,16 @@ def one_line(exc: BaseException) -> str:
     return reason if len(reason) <= 500 else reason[:497] + "..."
 
 
+def exit_when_hung(reason: str) -> None:
+    """`Worker(on_hang=...)` of the worker process: the job was failed; end the process (serve starts a new one)."""
+    import os
+
+    log.error("exiting: %s", reason)
+    for handler in log.handlers:
+        handler.flush()
+    os._exit(3)
+
+
 def setup_worker_logging(settings: Settings, level: int = logging.INFO) -> Path:
     """Log the worker to stderr and to `data_dir/logs/worker.log` (tracebacks of failed jobs go there)."""
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -81,6 +123,7 @@ def setup_worker_logging(settings: Settings, level: int = logging.INFO) -> Path:
         old.close()
     for handler in (logging.FileHandler(path, encoding="utf-8"), logging.StreamHandler()):
         handler.setFormatter(formatter)
+        handler.addFilter(_MaskPasswords())
         log.addHandler(handler)
     log.setLevel(level)
     log.propagate = False
@@ -94,8 +137,13 @@ class _Heartbeat:
     waits on the database) and raises when the job was lost or the worker is stopping.
     """
 
-    def __init__(self, jobs: JobQueue, job: ClaimedJob, interval_s: float, stop: threading.Event):
+    def __init__(self, jobs: JobQueue, job: ClaimedJob, interval_s: float, stop: threading.Event,
+                 limit_s: float | None = None, on_hang: Callable[[str], None] | None = None,
+                 hang_grace_s: float = 60.0):
         self.jobs, self.job, self.interval_s, self._stop = jobs, job, interval_s, stop
+        self.limit_s = limit_s
+        self.on_hang, self.hang_grace_s = on_hang, hang_grace_s
+        self._deadline = None if limit_s is None else time.monotonic() + limit_s
         self.lost = threading.Event()
         self._done = threading.Event()
         self._latest: ProgressLike | None = None
@@ -115,9 +163,28 @@ class _Heartbeat:
             raise JobLost(f"job {self.job.job_id} was taken back from this worker")
         if self._stop.is_set():
             raise StopRequested("worker stopping")
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise JobTimedOut(self.timeout_reason())
+
+    def timeout_reason(self) -> str:
+        return (f"the analysis took longer than its time limit of {self.limit_s / 60:.1f} min "
+                "(10 min + 3x the video's duration by default); see the worker log")
 
     def _loop(self) -> None:
         while not self._done.wait(self.interval_s):
+            if (self.on_hang is not None and self._deadline is not None
+                    and time.monotonic() > self._deadline + self.hang_grace_s):
+                # Past the limit and no progress report since: a stage is stuck where it cannot be
+                # interrupted. The job fails with the reason; `on_hang` ends the process (serve restarts it).
+                reason = self.timeout_reason()
+                log.error("job %d: no progress report since its time limit passed; failing it", self.job.job_id)
+                try:
+                    self.jobs.fail(self.job, reason)
+                    shutil.rmtree(self.job.out_dir.with_name(self.job.out_dir.name + ".partial"), ignore_errors=True)
+                finally:
+                    self.lost.set()
+                    self.on_hang(reason)
+                return
             latest = self._latest
             try:
                 owned = self.jobs.heartbeat(self.job, latest if latest is not self._written else None)
@@ -142,10 +209,14 @@ class Worker:
     """
 
     def __init__(self, library: Library, analyze: AnalyzeFn | None = None, *, poll_s: float = 2.0,
-                 worker_id: str | None = None):
+                 worker_id: str | None = None, on_hang: Callable[[str], None] | None = None,
+                 hang_grace_s: float = 60.0):
         self.library = library
         self.analyze = analyze or _default_analyze
         self.poll_s = poll_s
+        # Called (from the heartbeat thread) when a job is `hang_grace_s` past its time limit without a
+        # progress report; `surglens worker` exits the process there (`exit_when_hung`).
+        self.on_hang, self.hang_grace_s = on_hang, hang_grace_s
         self.worker_id = worker_id or new_worker_id()
         self._stop = threading.Event()
 
@@ -158,7 +229,7 @@ class Worker:
 
         Interrupted jobs of dead workers are taken back first and on every idle poll.
         """
-        log.info("worker %s started on %s", self.worker_id, self.library.settings.database_url)
+        log.info("worker %s started on %s", self.worker_id, self.library.settings.safe_database_url)
         handled = 0
         while not self._stop.is_set():
             try:
@@ -188,7 +259,9 @@ class Worker:
         jobs = self.library.jobs
         log.info("job %d: analysing case %d (attempt %d)", job.job_id, job.case_id, job.attempt)
         started = time.monotonic()
-        heartbeat = _Heartbeat(jobs, job, self.library.settings.heartbeat_s, self._stop)
+        settings = self.library.settings
+        heartbeat = _Heartbeat(jobs, job, settings.heartbeat_s, self._stop, settings.job_time_limit_s(job.duration_s),
+                               self.on_hang, self.hang_grace_s)
         partial = job.out_dir.with_name(job.out_dir.name + ".partial")
 
         def outcome(status: str, error: str | None = None) -> JobOutcome:
@@ -199,7 +272,10 @@ class Worker:
         heartbeat.start()
         try:
             config = analysis_config(job.config)
-            self.analyze(job.video_path, job.out_dir, config, heartbeat.report)
+            if _accepts(self.analyze, "sha256"):  # the hash of ingest: the file is not read again to hash it
+                self.analyze(job.video_path, job.out_dir, config, heartbeat.report, sha256=job.sha256)
+            else:
+                self.analyze(job.video_path, job.out_dir, config, heartbeat.report)
             summary = summarise(CaseResult.load(job.out_dir))
         except (StopRequested, KeyboardInterrupt) as exc:
             heartbeat.stop()

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.pipeline import Stage, StageContext
+from analysis.pipeline import Progress, Stage, StageContext
 from analysis.results import PROXY
 from video import VideoInfo, cut_clip
 
 PLAYABLE_SUFFIXES = (".mp4", ".m4v")
 PLAYABLE_PIX_FMTS = ("yuv420p", "yuvj420p")
+REPORT_EVERY = 50  # frames between progress reports of the encode (where a stop request is honoured)
 
 
 def browser_playable(info: VideoInfo) -> bool:
@@ -34,5 +35,13 @@ class PlaybackStage(Stage):
     def finish(self, ctx: StageContext) -> dict[str, Any]:
         if browser_playable(ctx.info):
             return {"proxy": None}
-        cut_clip(ctx.info.path, ctx.out_dir / PROXY, 0.0, ctx.info.duration_s, reencode=True)
+        total, encoded = int(ctx.info.frame_count), [0]
+
+        def report(frame):  # an encode of a long video takes minutes: report, so a stop request lands
+            encoded[0] += 1
+            if ctx.progress is not None and encoded[0] % REPORT_EVERY == 0:
+                ctx.progress(Progress(self.name, min(encoded[0], total), total, None))
+            return frame.rgb
+
+        cut_clip(ctx.info.path, ctx.out_dir / PROXY, 0.0, ctx.info.duration_s, reencode=True, transform=report)
         return {"proxy": PROXY, "reason": f"{ctx.info.codec} in {ctx.info.container} does not play in browsers"}

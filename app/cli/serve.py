@@ -1,4 +1,9 @@
-"""`surglens serve`: the dashboard and its background analysis worker, started and stopped together."""
+"""`surglens serve`: the dashboard and its background analysis worker, started and stopped together.
+
+The worker is supervised: when it dies (a crash, the OOM killer) it is started again, a few times
+in a row at most. Stopping gives the worker `WORKER_GRACE_S` to hand its job back; a worker that
+has to be killed has its job given back here, so a shutdown never counts as a failed attempt.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +12,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any, Callable
 
-APP = Path(__file__).resolve().parent.parent / "main.py"
+# app/server.py: app/main.py as an st.App with the route that streams videos by range (app/video_links.py)
+APP = Path(__file__).resolve().parent.parent / "server.py"
+WORKER_GRACE_S = 30.0  # a stop lands at the next progress report; model loading can take a while
+POLL_S = 1.0
+MAX_RESTARTS = 5  # within RESTART_WINDOW_S: a worker dying at once every time is not restarted forever
+RESTART_WINDOW_S = 300.0
 
 
 def _stop(signum: int, _frame: object) -> None:
@@ -58,6 +70,64 @@ def exposure_notice(address: str, port: int, password_set: bool) -> str | None:
             "behind HTTPS; or keep the default 127.0.0.1.")
 
 
+def stop_worker(worker: Any, settings: Any, grace_s: float = WORKER_GRACE_S) -> bool:
+    """Stop the worker (SIGTERM: it gives its job back); kill it after `grace_s` and give its job back here.
+
+    Returns True when it had to be killed.
+    """
+    if worker is None or worker.poll() is not None:
+        return False
+    worker.terminate()
+    try:
+        worker.wait(timeout=grace_s)
+        return False
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+    try:
+        from library.store import Library
+
+        with Library(settings) as library:
+            released = library.jobs.release_process(worker.pid)
+        if released:
+            print(f"analysis job(s) {released} given back to the queue (the worker was stopped)", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - the next worker takes a stale job back anyway
+        from library.config import mask_password
+
+        print(f"could not give the stopped worker's job back: {mask_password(str(exc))}", file=sys.stderr)
+    return True
+
+
+def supervise(app: Any, start_worker: Callable[[], Any], settings: Any, *, poll_s: float = POLL_S,
+              grace_s: float = WORKER_GRACE_S) -> int:
+    """Wait for the dashboard `app` to exit, restarting the worker whenever it dies; then stop the worker."""
+    worker = start_worker()
+    restarts: list[float] = []
+    try:
+        while True:
+            try:
+                return app.wait(timeout=poll_s)
+            except subprocess.TimeoutExpired:
+                pass
+            if worker is None or worker.poll() is None:
+                continue
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < RESTART_WINDOW_S]
+            if len(restarts) >= MAX_RESTARTS:
+                print(f"the analysis worker stopped (exit code {worker.returncode}) {len(restarts) + 1} times within "
+                      f"{RESTART_WINDOW_S / 60:.0f} min; not restarting it: see data/logs/worker.log", file=sys.stderr)
+                worker = None
+                continue
+            restarts.append(now)
+            print(f"the analysis worker stopped (exit code {worker.returncode}); starting it again", file=sys.stderr)
+            worker = start_worker()
+    except KeyboardInterrupt:
+        app.send_signal(signal.SIGINT)
+        return app.wait()
+    finally:
+        stop_worker(worker, settings, grace_s)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from library.config import Settings
 
@@ -67,21 +137,18 @@ def _serve(args: argparse.Namespace) -> int:
         print(notice, file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, _stop)
     env = dict(os.environ, YOLO_OFFLINE="True")
-    worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+    workers = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)]
     cmd = streamlit_command(args.address, args.port, settings.max_upload_mb)
-    print(f"SurgLens on http://{args.address}:{args.port}  (worker pid {worker.pid}; Ctrl+C stops both)", file=sys.stderr)
+    print(f"SurgLens on http://{args.address}:{args.port}  (worker pid {workers[0].pid}; Ctrl+C stops both)",
+          file=sys.stderr)
     app = subprocess.Popen(cmd, env=env)
-    try:
-        return app.wait()
-    except KeyboardInterrupt:
-        app.send_signal(signal.SIGINT)
-        return app.wait()
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+
+    def start_worker() -> Any:
+        if workers:
+            return workers.pop()  # the first one, started before the dashboard
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+
+    return supervise(app, start_worker, settings)
 
 
 def register(sub) -> None:

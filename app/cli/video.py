@@ -19,6 +19,15 @@ def _sample_fps(value: str) -> float | None:
     return None if value == "all" else positive_float(value)
 
 
+def _mask_region(text: str):
+    from video.mask import parse_region_text
+
+    try:
+        return parse_region_text(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -27,11 +36,12 @@ def _analyze(args: argparse.Namespace) -> int:
     from video import probe
 
     check_output_folder(args.out)  # fail fast, before any model loads, on a folder we must not replace
-    info = probe(args.video)  # ... and on a bad file
+    info = probe(args.video, content_hash=False)  # ... and on a bad file (the pipeline hashes it, once)
     config = AnalysisConfig(
         sample_fps=args.sample_fps, detect=not args.no_detect, track=not args.no_track, tracker=args.tracker,
         phase=not args.no_phase, quality=not args.no_quality, annotate=not args.no_annotate,
-        detector_weights=args.detector, phase_weights=args.phase_model,
+        detector_weights=args.detector, phase_weights=args.phase_model, detect_every=args.detect_every,
+        mask_regions=[list(r) for r in args.mask] or None,
     )
     bar = tqdm(total=None, unit="frame", disable=args.quiet or not sys.stderr.isatty() and not args.progress, file=sys.stderr)
 
@@ -69,10 +79,15 @@ def register(sub) -> None:
                    "atomically when the analysis completes (any other folder is refused, never deleted)")
     p.add_argument("--sample-fps", type=_sample_fps, default=1.0, help="frames per second to analyse, or 'all' (default 1)")
     p.add_argument("--tracker", default="bytetrack", help="bytetrack, botsort or a YAML path")
+    p.add_argument("--detect-every", type=int, default=1, metavar="K",
+                   help="run the detector on every K-th analysed frame and track boxes between (default 1: every frame)")
     p.add_argument("--detector", default=None, help="detector model folder or .pt (default: shipped)")
     p.add_argument("--phase-model", default=None, help="phase model folder (default: shipped)")
     for stage in ("detect", "track", "phase", "quality", "annotate"):
         p.add_argument(f"--no-{stage}", action="store_true", help=f"skip the {stage} stage")
+    p.add_argument("--mask", action="append", default=[], type=_mask_region, metavar="X0,Y0,X1,Y1",
+                   help="black out this rectangle (fractions of the frame, e.g. 0,0,0.35,0.08 for a name and "
+                        "date burned in at the top left) in the annotated video; repeat for several")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--progress", action="store_true", help="progress bar even when stderr is not a terminal")
     p.set_defaults(func=_analyze)

@@ -12,9 +12,9 @@ import streamlit as st
 from analysis.charts import report_figures
 from analysis.moments import clock, display_name
 from app.state import init_state
-from app.widgets import analysis_progress, library_or_stop, open_case
+from app.widgets import analysis_progress, export_controls, library_or_stop, open_case
 from library import CaseFilter, CaseRecord, Library, LibraryError
-from library.export import export_collection, export_file_name, zip_bytes
+from library.export import export_collection, export_file_name
 from library.store import CASE_ORDERS
 
 PAGE_SIZE = 25
@@ -62,6 +62,25 @@ if uploads:
                                       f"{received[0][0].title}, opened here. Nothing new was stored.")
         open_case(received[0][0].id)
     st.rerun()
+
+with st.expander("Import a video file from this machine (for recordings too large to upload)",
+                 icon=":material/drive_folder_upload:"):
+    import_path = st.text_input(
+        "Full path of the video file", placeholder="/media/tower-disk/2025/recording.mts",
+        key=f"import_path_{st.session_state['upload_key']}",
+        help="The file is copied into the library (without its metadata); it is never moved, changed or "
+             "deleted. No upload size limit; the library's disk needs room for a copy.")
+    if st.button("Import", icon=":material/download:", key="import_path_button", disabled=not import_path.strip()):
+        try:
+            with st.spinner("Copying and checking the video..."):
+                case, created = lib.import_file(import_path, title=upload_title.strip() or None)
+        except (LibraryError, OSError) as exc:
+            st.session_state["upload_error"] = [str(exc)]
+        else:
+            st.session_state["upload_key"] += 1  # an empty path field (and uploader) next time
+            st.session_state["upload_error"] = []
+            st.session_state["last_upload"] = [(case.id, created)]
+        st.rerun()
 
 for error in st.session_state["upload_error"] or ():
     st.error(f"Upload rejected: {error}. Nothing was stored.")
@@ -258,13 +277,10 @@ def teaching_sets_tab(lib: Library) -> None:
     if cols[1].button("Add", disabled=to_add is None, icon=":material/playlist_add:"):
         lib.add_to_collection(chosen, to_add)
         st.rerun()
-    cols = st.columns(2)
-    cols[0].download_button(
-        "Export teaching set (zip)", data=lambda: zip_bytes(lambda f: export_collection(lib, chosen, f, figures=report_figures)),
-        file_name=export_file_name(collection.name, "teaching-set"), mime="application/zip", icon=":material/download:",
-        disabled=not members,
-    )
-    with cols[1].popover("Delete this teaching set", icon=":material/delete:"):
+    export_controls("Export teaching set (zip)", lambda f: export_collection(lib, chosen, f, figures=report_figures),
+                    export_file_name(collection.name, "teaching-set"), key=f"set_export_{chosen}",
+                    disabled=not members, icon=":material/download:", data_dir=lib.settings.data_dir)
+    with st.popover("Delete this teaching set", icon=":material/delete:"):
         st.markdown(f"Delete the teaching set **{collection.name}**? Its {len(members)} case(s) stay in the library.")
         if st.button("Delete the set", key=f"delete_set_{chosen}", type="primary", icon=":material/delete_forever:"):
             lib.delete_collection(chosen)

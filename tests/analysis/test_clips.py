@@ -123,3 +123,19 @@ def test_representative_time_and_frame(tmp_path, black_video):
     assert representative_frame(black_video, 1.0).shape == (SIZE[1], SIZE[0], 3)
     with pytest.raises(ValueError, match="no frame at 9 s"):
         representative_frame(black_video, 9.0)
+
+
+def test_annotated_clip_and_frames_black_out_the_mask(tmp_path):
+    """Burned-in text (a white band at the top, like a tower's name/date overlay) is black in the clip."""
+    video = tmp_path / "white.mp4"
+    with VideoWriter(video, fps=FPS, size=SIZE) as writer:
+        for _ in range(2 * FPS):
+            writer.write(np.full((SIZE[1], SIZE[0], 3), 255, np.uint8))
+    folder = write_case(tmp_path / "case", boxes([]))
+    mask = [(0.0, 0.0, 1.0, 0.2)]
+    clip = annotated_clip(folder, video, 0.0, 1.0, mask=mask)
+    first = next(iter(FrameReader(clip, sample_fps="all"))).rgb
+    assert first[:15].max() < 40  # the top fifth is black
+    assert first[40:60, 40:90].min() > 200  # the rest of the picture is kept
+    still = representative_frame(video, 0.5, mask=mask)
+    assert still[:19].max() == 0 and still[40:60].min() > 200

@@ -47,6 +47,9 @@ def test_serve_starts_the_dashboard_with_the_settings_limit(monkeypatch, tmp_pat
         def wait(self, timeout=None):
             return 0
 
+        def poll(self):
+            return None
+
         def terminate(self):
             pass
 
@@ -93,6 +96,9 @@ def _serve_on(monkeypatch, tmp_path, argv):
 
         def wait(self, timeout=None):
             return 0
+
+        def poll(self):
+            return None
 
         def terminate(self):
             pass

@@ -1,0 +1,141 @@
+"""Schema migrations: a library made with an older schema (no alembic_version table) opens and is upgraded."""
+from __future__ import annotations
+
+import importlib.util
+import threading
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from library import Library, db, migrations
+from tests.library.conftest import fake_probe, fake_video
+
+
+def _baseline_metadata() -> sa.MetaData:
+    path = migrations.FOLDER / "versions" / "0001_baseline.py"
+    spec = importlib.util.spec_from_file_location("baseline_0001", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.metadata
+
+
+def _todays_library(settings, without_answers: bool = False) -> sa.Engine:
+    """A library database as this release's predecessors made it: the baseline tables, one case, no alembic table.
+
+    `without_answers`: an even older one, from before comments.parent_id was added.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(settings.database_url)
+    metadata = _baseline_metadata()
+    if without_answers:
+        metadata.remove(metadata.tables["comments"])
+        sa.Table("comments", metadata, sa.Column("id", sa.Integer, primary_key=True),
+                 sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+                 sa.Column("timestamp_s", sa.Float, nullable=False), sa.Column("text", sa.Text, nullable=False),
+                 sa.Column("kind", sa.String(16), nullable=False), sa.Column("author", sa.String(64)),
+                 sa.Column("created_at", sa.DateTime, nullable=False),
+                 sa.Column("updated_at", sa.DateTime, nullable=False))
+    metadata.create_all(engine)
+    now = datetime(2026, 11, 30, 9, 0)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(metadata.tables["cases"]).values(
+            id=1, sha256="a" * 64, title="Calot teaching case", status="done", progress_done=0, progress_total=0,
+            created_at=now, updated_at=now, video_path="videos/" + "a" * 64 + ".mp4", probe={"fps": 25.0},
+            analysis_config={"sample_fps": 1.0}, duration_s=32.0))
+        conn.execute(sa.insert(metadata.tables["comments"]).values(
+            id=1, case_id=1, timestamp_s=3.0, text="clip here", kind="comment", created_at=now, updated_at=now))
+    assert not migrations.has_version_table(engine)
+    return engine
+
+
+def _columns(engine: sa.Engine, table: str) -> set[str]:
+    return {c["name"] for c in sa.inspect(engine).get_columns(table)}
+
+
+def test_a_library_of_todays_schema_is_upgraded_and_keeps_its_data(settings):
+    old = _todays_library(settings)
+    assert "mask_regions" not in _columns(old, "cases")
+    old.dispose()
+    with Library(settings, probe=fake_probe) as lib:
+        assert migrations.current(lib.engine) == migrations.head() == "0002"
+        assert "mask_regions" in _columns(lib.engine, "cases")
+        case = lib.get_case(1)
+        assert case.title == "Calot teaching case" and case.mask_regions == ()
+        assert [c.text for c in lib.list_comments(1)] == ["clip here"]
+        masked = lib.set_mask_regions(1, [(0.0, 0.0, 0.4, 0.1)])
+        assert masked.mask_regions == ((0.0, 0.0, 0.4, 0.1),)
+    with Library(settings, probe=fake_probe) as again:  # opening an upgraded library changes nothing
+        assert migrations.current(again.engine) == "0002" and again.get_case(1).mask_regions == ((0.0, 0.0, 0.4, 0.1),)
+
+
+def test_an_older_library_without_answers_is_upgraded_too(settings):
+    _todays_library(settings, without_answers=True).dispose()
+    with Library(settings, probe=fake_probe) as lib:
+        assert {"parent_id"} <= _columns(lib.engine, "comments") and "mask_regions" in _columns(lib.engine, "cases")
+        assert migrations.current(lib.engine) == "0002"
+        reply = lib.add_comment(1, 0.0, "agreed", parent_id=1)
+        assert reply.parent_id == 1
+
+
+def test_a_new_library_is_at_the_head_revision(settings, tmp_path):
+    with Library(settings, probe=fake_probe) as lib:
+        assert migrations.current(lib.engine) == migrations.head()
+        case, _ = lib.ingest(fake_video(tmp_path))
+        assert lib.get_case(case.id).mask_regions == ()
+
+
+def test_the_baseline_is_the_schema_of_the_models_before_the_migrations(settings):
+    """Every baseline table and column is in the models: the revisions only ever add to it."""
+    baseline = _baseline_metadata()
+    for name, table in baseline.tables.items():
+        model = db.Base.metadata.tables[name]
+        assert set(table.c.keys()) <= set(model.c.keys()), name
+    assert set(db.Base.metadata.tables["cases"].c.keys()) - set(baseline.tables["cases"].c.keys()) == {"mask_regions"}
+
+
+def test_the_app_and_the_worker_opening_an_old_library_together(settings):
+    _todays_library(settings).dispose()
+    errors = []
+
+    def open_library():
+        try:
+            Library(settings, probe=fake_probe).close()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_library) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Library(settings, probe=fake_probe) as lib:
+        assert migrations.current(lib.engine) == "0002"
+
+
+@pytest.mark.parametrize("regions", [[(0.5, 0, 0.2, 0.1)], [(0, 0, 1.5, 1)], [(0, 0, 1)], ["0,0,1,1"]])
+def test_bad_mask_regions_are_refused(lib, make_case, regions):
+    from library import LibraryError
+
+    case_id = make_case()
+    with pytest.raises(LibraryError, match="mask region"):
+        lib.set_mask_regions(case_id, regions)
+
+
+def test_two_processes_upgrading_an_old_library_at_once(settings):
+    """`surglens serve` starts the app and the worker together: both open the library and upgrade it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    _todays_library(settings).dispose()
+    code = ("import sys; from library import Library, Settings; "
+            "Library(Settings(data_dir=sys.argv[1], db_url=sys.argv[2] or None)).close(); print('ok')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(settings.data_dir), settings.db_url or ""], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-1500:] for _, err in results]
+    with Library(settings, probe=fake_probe) as lib:
+        assert migrations.current(lib.engine) == "0002" and lib.get_case(1).title == "Calot teaching case"
