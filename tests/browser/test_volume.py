@@ -1,0 +1,94 @@
+"""The shared abdominal CT series in Debian's Chromium: uploaded as a zip with its organ labels, three planes with
+the liver overlay, and a 3D liver surface drawn (issue 17's check).
+
+Skips like tests/browser/test_dashboard.py when the browser or ../shared/data is absent. Screenshot: runs/browser/.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+
+import pytest
+
+from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
+    SHOTS,
+    _free_port,
+    _full_page,
+    _no_exception,
+    _offline_and_clean,
+    _watched,
+    browser,
+    playwright_api,
+)
+from tests.conftest import REPO, shared_path
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def volume_server(tmp_path_factory, playwright_api):  # noqa: F811
+    """`surglens serve` with an empty library; yields its URL."""
+    data = tmp_path_factory.mktemp("volume-library")
+    port = _free_port()
+    log = data / "serve.log"
+    env = dict(os.environ, SURGLENS_DATA_DIR=str(data), YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(data / "yolo"))
+    env.pop("SURGLENS_DB_URL", None)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--address", "127.0.0.1", "--port", str(port)],
+                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"surglens serve did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_ct_series_planes_liver_overlay_and_surface(volume_server, browser, tmp_path):  # noqa: F811
+    series = shared_path("volumes", "ct-abdomen-dicom")
+    labels = shared_path("volumes", "ct-abdomen-dicom-organs.nii.gz")
+    archive = tmp_path / "series.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(p for p in series.rglob("*") if p.is_file()):
+            zf.write(path, path.relative_to(series))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    seen = _watched(page)
+    page.set_default_timeout(120_000)
+    page.goto(volume_server)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="CT/MR series").click()
+    page.locator('[data-testid="stHeading"]', has_text="CT/MR series").wait_for()
+    uploaders = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    uploaders.nth(0).set_input_files(str(archive))
+    page.get_by_text("512 x 512 x 20 voxels").wait_for()
+    uploaders.nth(1).set_input_files(str(labels))
+    page.get_by_text("liver", exact=False).first.wait_for()
+    images = page.locator('[data-testid="stImage"]')
+    for plane in ("axial", "coronal", "sagittal"):
+        page.get_by_text(plane, exact=False).first.wait_for()
+    assert images.count() >= 3
+    chart = page.locator('[data-testid="stPlotlyChart"]')
+    chart.first.wait_for()
+    page.wait_for_timeout(3000)
+    assert page.locator(".js-plotly-plot .gl-container, .js-plotly-plot canvas").count() >= 1  # the 3D scene drew
+    _no_exception(page)
+    _full_page(page, SHOTS / "ct_series_1440.png")
+    _offline_and_clean(seen)
