@@ -16,11 +16,18 @@ class AnalysisConfig:
     detect: bool = True
     track: bool = True
     tracker: str = "bytetrack"  # or "botsort"; YAML in assets/trackers/
+    detect_every: int = 1  # detector on every k-th analysed frame, tracked boxes between
     phase: bool = True
     quality: bool = True
     annotate: bool = True
     detector_weights: str | None = None  # None = shipped weights in assets/
     phase_weights: str | None = None
+    # Anatomy masks and CVS criteria (assets/models/anatomy); a case without that model gets a note, no stage output.
+    anatomy: bool = True
+    anatomy_every_s: float | None = None  # None = every 1 s below 10 minutes of video, else every 5 s
+    anatomy_weights: str | None = None  # None = the shipped "anatomy"
+    # Rectangles (x0, y0, x1, y1, frame fractions) blacked out in the annotated video (video/mask.py)
+    mask_regions: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,8 +45,18 @@ def build_stages(config: AnalysisConfig) -> list[Stage]:
     if config.detect:
         from analysis.stages.detection import DetectionStage
 
-        detection = DetectionStage(weights=config.detector_weights, track=config.track, tracker=config.tracker)
+        # A phase model that reads pooled detector features needs the torch backend (OpenVINO gives
+        # boxes only): choose it up front rather than switch after the first batch.
+        backend = "torch" if config.phase and config.detector_weights is None and _phase_needs_features(config.phase_weights) else None
+        detection = DetectionStage(weights=config.detector_weights, track=config.track, tracker=config.tracker,
+                                   detect_every=config.detect_every, backend=backend)
         stages.append(detection)
+    anatomy = None
+    if config.anatomy:  # before the phase stage, which reads its class areas at finish
+        from analysis.stages.anatomy import AnatomyStage
+
+        anatomy = AnatomyStage(model=config.anatomy_weights, every_s=config.anatomy_every_s)
+        stages.append(anatomy)
     if config.phase:
         from analysis.stages.phase import PhaseStage
 
@@ -57,8 +74,16 @@ def build_stages(config: AnalysisConfig) -> list[Stage]:
     if detection is not None and config.annotate:
         from analysis.stages.annotate import AnnotateStage
 
-        stages.append(AnnotateStage(detection))
+        stages.append(AnnotateStage(detection, mask=config.mask_regions, anatomy=anatomy))
     return stages
+
+
+def _phase_needs_features(weights: str | None) -> bool:
+    """Whether the phase model reads pooled detector features (the HMM model), not tool confidences only."""
+    from models.phase import load_phase_model
+    from models.phase.temporal import TemporalPhaseModel
+
+    return not isinstance(load_phase_model(weights), TemporalPhaseModel)
 
 
 def analyze_video(
@@ -66,15 +91,19 @@ def analyze_video(
     out_dir: str | Path,
     config: AnalysisConfig | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    sha256: str | None = None,
 ) -> dict[str, Any]:
     """Analyse one video into `out_dir` (case.json + per-stage tables); returns the case dict.
 
     `out_dir` must be absent, empty or a previous case (analysis.pipeline.check_output_folder):
     checked before any model loads, and a folder of anything else is refused, never deleted.
+    `sha256`: the file's known content hash (the library's), so it is not hashed again.
     """
     from analysis.pipeline import check_output_folder
 
     check_output_folder(out_dir)
     config = config or AnalysisConfig()
-    case = run_pipeline(video_path, out_dir, build_stages(config), sample_fps=config.sample_fps, progress=progress)
+    case = run_pipeline(video_path, out_dir, build_stages(config), sample_fps=config.sample_fps, progress=progress,
+                        sha256=sha256)
     return case

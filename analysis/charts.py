@@ -133,6 +133,55 @@ def _tool_traces(presence: pd.DataFrame, max_gap_s: float) -> list[go.Bar]:
     return traces
 
 
+CVS_ROW = "CVS"
+CVS_LEVEL_COLOURS = {1: "#c7e9c0", 2: "#74c476", 3: "#1b7837"}  # criteria holding: 1, 2, all three
+
+
+def cvs_spans(anatomy: pd.DataFrame) -> list[dict[str, Any]]:
+    """Runs of analysed seconds with the same CVS criteria holding (>= 0.5):
+    [{start_s, end_s, met: ("C1", ...), mean: {C1: p, ...}}]; empty when CVS was not assessed."""
+    from analysis.moments import CVS_CRITERIA, CVS_HOLDS, cvs_frame
+
+    table = cvs_frame(anatomy)
+    if table.empty:
+        return []
+    times = table["timestamp_s"].to_numpy(dtype=float)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    ends = np.minimum(np.r_[times[1:], times[-1] + step], times + step)
+    values = table[list(CVS_CRITERIA)].to_numpy(dtype=float)
+    met = [tuple(f"C{i + 1}" for i in np.flatnonzero(v >= CVS_HOLDS)) for v in values]
+    spans: list[dict[str, Any]] = []
+    for i, (t, end) in enumerate(zip(times, ends)):
+        if spans and spans[-1]["met"] == met[i] and t - spans[-1]["end_s"] < 1e-6:
+            spans[-1]["end_s"], spans[-1]["rows"] = float(end), spans[-1]["rows"] + [i]
+        else:
+            spans.append({"start_s": float(t), "end_s": float(end), "met": met[i], "rows": [i]})
+    for span in spans:
+        mean = values[span.pop("rows")].mean(axis=0)
+        span["mean"] = {f"C{k + 1}": round(float(m), 4) for k, m in enumerate(mean)}
+    return spans
+
+
+def _cvs_traces(anatomy: pd.DataFrame, row_name: str = CVS_ROW) -> list[go.Bar]:
+    """The CVS lane: light grey where assessed, green shades where 1, 2 or all three criteria hold."""
+    spans = cvs_spans(anatomy)
+    if not spans:
+        return []
+    extent = [(spans[0]["start_s"], spans[-1]["end_s"])]
+    traces = [_bars(extent, row_name, "CVS assessed", "#eeeeee", "CVS assessed %{customdata[2]}–%{customdata[3]}",
+                    showlegend=False)]
+    for level, fill in CVS_LEVEL_COLOURS.items():
+        own = [s for s in spans if len(s["met"]) == level]
+        if not own:
+            continue
+        name = "CVS reached (C1 C2 C3)" if level == 3 else f"CVS {level} of 3"
+        extra = [" ".join(f"{c} {'✓' if c in s['met'] else '✗'} {p:.2f}" for c, p in s["mean"].items()) for s in own]
+        traces.append(_bars([(s["start_s"], s["end_s"]) for s in own], row_name, name, fill,
+                            f"<b>{name}</b><br>%{{customdata[2]}}–%{{customdata[3]}}<br>%{{customdata[4]}}"
+                            "<br>research output, not for clinical use<br>click to play from here", extra=extra))
+    return traces
+
+
 def _playhead(fig: go.Figure, playhead_s: float | None) -> None:
     if playhead_s is not None:
         fig.add_vline(x=float(playhead_s), line=dict(color="#222222", width=1.5, dash="dot"))
@@ -146,21 +195,28 @@ def case_timeline(
     moments: Iterable[Moment] = (),
     playhead_s: float | None = None,
     max_gap_s: float = 2.0,
+    anatomy: pd.DataFrame | None = None,
 ) -> go.Figure:
     """The phase timeline (with comment, bookmark and key-moment markers) above the tool swimlanes, one time axis.
 
     `notes` are objects with `timestamp_s`, `kind` ("comment" | "bookmark") and `text` (CommentRecord).
+    `anatomy` (anatomy.parquet) adds a "CVS" row under the phases: where 1, 2 or all 3 criteria hold.
     """
+    cvs_traces = _cvs_traces(anatomy) if anatomy is not None else []
     tool_traces = _tool_traces(presence, max_gap_s)
     lanes = max(len(tool_traces), 1)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[2.0, max(lanes, 1.5)])
+    top = 3.0 if cvs_traces else 2.0
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[top, max(lanes, 1.5)])
     for trace in _phase_traces(segments):
+        fig.add_trace(trace, row=1, col=1)
+    for trace in cvs_traces:
         fig.add_trace(trace, row=1, col=1)
     for trace in _note_traces(notes, moments, "Notes"):
         fig.add_trace(trace, row=1, col=1)
     for trace in tool_traces:
         fig.add_trace(trace, row=2, col=1)
-    fig.update_yaxes(categoryorder="array", categoryarray=["Phase", "Notes"], range=[-0.6, 1.6], row=1, col=1,
+    rows = [CVS_ROW, "Phase", "Notes"] if cvs_traces else ["Phase", "Notes"]
+    fig.update_yaxes(categoryorder="array", categoryarray=rows, range=[-0.6, len(rows) - 0.4], row=1, col=1,
                      fixedrange=True)
     fig.update_yaxes(autorange="reversed", row=2, col=1, fixedrange=True)
     if not segments:
@@ -174,7 +230,8 @@ def case_timeline(
     _time_axis(fig, duration_s, row=1, col=1)
     _time_axis(fig, duration_s, row=2, col=1, title_text="time in the video")
     _playhead(fig, playhead_s)
-    fig.update_layout(barmode="overlay", bargap=0.25, height=190 + 28 * lanes, clickmode="event+select",
+    fig.update_layout(barmode="overlay", bargap=0.25, height=190 + 28 * lanes + (28 if cvs_traces else 0),
+                      clickmode="event+select",
                       dragmode=False, legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
                       **_CONFIG_LAYOUT)
     return fig
@@ -450,13 +507,14 @@ def report_figures(case: Any, result: "CaseResult | None", comments: Sequence[An
         return []
     from analysis.clips import analysed_rate
     from analysis.moments import key_moments, phase_segments
-    from analysis.results import MOTION, TOOL_PRESENCE
+    from analysis.results import ANATOMY, MOTION, TOOL_PRESENCE
 
     segments = phase_segments(result)
     duration = float((result.case.get("video") or {}).get("duration_s") or case.duration_s or 0.0)
     motion = result.json(MOTION) or {}
     threads = [c for c in comments if getattr(c, "parent_id", None) is None]  # answers share their comment's marker
-    timeline = case_timeline(segments, result.table(TOOL_PRESENCE), duration, threads, key_moments(result))
+    timeline = case_timeline(segments, result.table(TOOL_PRESENCE), duration, threads, key_moments(result),
+                             anatomy=result.table(ANATOMY))
     figures = [_for_report(timeline, "Phases, notes and instruments over time", legend_right=True)]
     if segments:
         figures.append(_for_report(phase_durations(segments), "Time per phase"))

@@ -1,9 +1,9 @@
 """Key moments of an analysed case: phase transitions, uncertain phase stretches, each tool's first appearance,
-clipper and scissors use.
+clipper and scissors use, and the critical view of safety (CVS reached; clipping begun before it).
 
 Everything is read from the case folder (`analysis.results`), so the dashboard, exports and the CLI
 agree. Phase segments come from `phase_segments.json`, or, when only per-second probabilities were
-written, from runs of the per-second phase. Tool times come from the per-second presence table.
+written, from runs of the per-second phase. Tool times come from the per-second presence table, CVS criteria from anatomy.parquet.
 """
 from __future__ import annotations
 
@@ -14,11 +14,16 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.results import PHASE_PROBS, PHASE_SEGMENTS, TOOL_PRESENCE, CaseResult
+from analysis.results import ANATOMY, PHASE_PROBS, PHASE_SEGMENTS, TOOL_PRESENCE, CaseResult
 from models.phase.timeline import LOW_CONFIDENCE
 from models.taxonomy import Label, load_taxonomy
 
-MOMENT_KINDS = ("phase", "uncertain", "first_seen", "clipper", "scissors")
+MOMENT_KINDS = ("phase", "uncertain", "first_seen", "clipper", "scissors", "cvs_reached", "clipping_before_cvs")
+CVS_CRITERIA = ("cvs_c1", "cvs_c2", "cvs_c3")
+CVS_HOLDS = 0.5  # a criterion holds in a second where its probability is at least this
+# Where CVS matters: it is assessed during Calot triangle dissection, before clipping.
+CVS_PHASES = ("CalotTriangleDissection", "ClippingCutting")
+CLIPPING_PHASE = "ClippingCutting"
 USE_TOOLS = {"Clipper": "clipper", "Scissors": "scissors"}  # tools whose every use is a key moment
 
 
@@ -55,6 +60,8 @@ class Moment:
     label: str  # taxonomy name of the phase or tool
     text: str  # one line for the page
     end_s: float | None = None
+    confidence: float | None = None  # the model's probability behind a moment that has one (CVS)
+    note: str | None = None  # a caveat shown with it (not for clinical use)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,8 +156,83 @@ def key_moments(case: CaseResult | str | Path, min_confidence: float = 0.0, max_
             for start, end in runs:
                 text = f"{display_name(name, 'tool')} in use {clock(start)}–{clock(end)} ({end - start:g} s)"
                 moments.append(Moment(start, USE_TOOLS[name], name, text, end))
+    moments += cvs_moments(result.table(ANATOMY), segments, presence, min_confidence, max_gap_s)
     order = {k: i for i, k in enumerate(MOMENT_KINDS)}
     return sorted(moments, key=lambda m: (m.time_s, order[m.kind], m.label))
+
+
+def cvs_frame(anatomy: pd.DataFrame) -> pd.DataFrame:
+    """anatomy.parquet's CVS columns by time (timestamp_s, cvs_c1..c3, cvs_all); empty without assessed CVS.
+
+    The interim model (no CVS head) writes NaN criteria: those rows are dropped.
+    """
+    if anatomy.empty or any(c not in anatomy for c in CVS_CRITERIA):
+        return pd.DataFrame(columns=["timestamp_s", *CVS_CRITERIA, "cvs_all"])
+    time = anatomy["timestamp_s"] if "timestamp_s" in anatomy else anatomy["second"]
+    table = pd.DataFrame({"timestamp_s": time.to_numpy(dtype=float),
+                          **{c: anatomy[c].to_numpy(dtype=float) for c in CVS_CRITERIA}})
+    table["cvs_all"] = (anatomy["cvs_all"].to_numpy(dtype=float) if "cvs_all" in anatomy
+                        else table[list(CVS_CRITERIA)].prod(axis=1).to_numpy())
+    return table.dropna(subset=list(CVS_CRITERIA)).sort_values("timestamp_s").reset_index(drop=True)
+
+
+def cvs_window(times: np.ndarray, segments: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Which times count for CVS: inside Calot triangle dissection or clipping when the case has phases, else all."""
+    times = np.asarray(times, dtype=float)
+    if not segments:
+        return np.ones(len(times), dtype=bool)
+    inside = np.zeros(len(times), dtype=bool)
+    for seg in segments:
+        if seg["label"] in CVS_PHASES:
+            inside |= (times >= seg["start_s"]) & (times < seg["end_s"])
+    return inside
+
+
+def cvs_moments(anatomy: pd.DataFrame, segments: Sequence[dict[str, Any]] = (), presence: pd.DataFrame | None = None,
+                min_confidence: float = 0.0, max_gap_s: float = 2.0) -> list[Moment]:
+    """"CVS reached (C1 C2 C3)" at the first second where all three criteria hold, and "Clipping began before
+    CVS" at the first clipper presence or clipping-phase start when no earlier second reached it.
+
+    Only seconds in Calot triangle dissection or clipping count when the case has phase segments
+    (`cvs_window`). Nothing when the criteria were not assessed (no anatomy table, no CVS head).
+    """
+    from models.anatomy.model import NOTE
+
+    table = cvs_frame(anatomy)
+    if table.empty:
+        return []
+    table = table[cvs_window(table["timestamp_s"].to_numpy(), segments)]
+    holds = (table[list(CVS_CRITERIA)] >= CVS_HOLDS).all(axis=1)
+    reached = table[holds]
+    moments = []
+    t_cvs = None
+    if not reached.empty:
+        row = reached.iloc[0]
+        t_cvs = float(row["timestamp_s"])
+        scores = " ".join(f"C{i + 1} {row[c]:.2f}" for i, c in enumerate(CVS_CRITERIA))
+        moments.append(Moment(t_cvs, "cvs_reached", "CVS",
+                              f"CVS reached ({scores}), all three {row['cvs_all']:.0%}",
+                              confidence=round(float(row["cvs_all"]), 4), note=NOTE))
+    starts = [s["start_s"] for s in segments if s["label"] == CLIPPING_PHASE]
+    if presence is not None:
+        runs = tool_runs(presence, "Clipper", min_confidence, max_gap_s)
+        starts += [runs[0][0]] if runs else []
+    if not starts:
+        return moments
+    t_clip = float(min(starts))
+    if t_cvs is not None and t_cvs <= t_clip:
+        return moments
+    before = table[table["timestamp_s"] < t_clip]
+    if before.empty:  # nothing was assessed before the clipping: no claim either way
+        return moments
+    best = before.loc[before["cvs_all"].idxmax()]
+    scores = " ".join(f"C{i + 1} {best[c]:.2f}" for i, c in enumerate(CVS_CRITERIA))
+    confidence = 1.0 - float(before["cvs_all"].max())
+    moments.append(Moment(t_clip, "clipping_before_cvs", "Clipper",
+                          f"Clipping began before CVS (best before it at {clock(best['timestamp_s'])}: {scores}), "
+                          f"{confidence:.0%} confident: review",
+                          confidence=round(confidence, 4), note=NOTE))
+    return moments
 
 
 def moments_frame(moments: Sequence[Moment]) -> pd.DataFrame:

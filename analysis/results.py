@@ -20,6 +20,7 @@ PHASE_PROBS = "phase_probs.parquet"  # second, one column per phase (probabiliti
 PHASE_SEGMENTS = "phase_segments.json"  # [{start_s, end_s, label, confidence}]
 PHASE_CHOLEC80 = "phase_cholec80.txt"  # Cholec80 format (Frame<TAB>Phase at the video's fps)
 QUALITY = "quality.parquet"  # frame_index, timestamp_s, quality measures
+ANATOMY = "anatomy.parquet"  # frame_index, timestamp_s, second, area_<class>, cvs_c1..cvs_c3, cvs_all
 ANNOTATED = "annotated.mp4"  # H.264, boxes, names, track ids, trails, at the analysed rate
 PROXY = "proxy.mp4"  # browser-playable H.264 copy, only when the upload is not (analysis/stages/playback.py)
 CLIPS_DIR = "clips"  # annotated segment clips cut on demand

@@ -7,7 +7,7 @@ read afresh and a warm page is only drawn, not computed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import streamlit as st
 from analysis.charts import case_timeline, motion_heatmap, trajectories
 from analysis.clips import analysed_rate, representative_frame, representative_time
 from analysis.moments import Moment, key_moments, phase_segments
-from analysis.results import ANNOTATED, MOTION, TOOL_PRESENCE, CaseResult
+from analysis.results import ANATOMY, ANNOTATED, MOTION, TOOL_PRESENCE, CaseResult
 from library import CaseRecord, Library, Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,6 +51,7 @@ class CaseData:
     moments: list[Moment]
     annotated: Path | None
     frame_time_s: float  # the representative frame for trajectories
+    anatomy: pd.DataFrame = field(default_factory=pd.DataFrame)  # anatomy.parquet: per-second areas and CVS criteria
 
 
 def version_of(record: CaseRecord) -> str:
@@ -74,6 +75,7 @@ def case_data(case_dir: str, version: str) -> CaseData:
         moments=key_moments(result),
         annotated=result.path / ANNOTATED if result.has(ANNOTATED) else None,
         frame_time_s=representative_time(result),
+        anatomy=result.table(ANATOMY),
     )
 
 
@@ -96,7 +98,8 @@ def frame_at(video_path: str, time_s: float, max_width: int = 960, mask: tuple =
 def timeline_figure(case_dir: str, version: str, comments: tuple, playhead_s: float) -> go.Figure:
     """Case review's timeline, built once per (case version, comments, playhead)."""
     data = case_data(case_dir, version)
-    return case_timeline(data.segments, data.presence, data.duration_s, comments, data.moments, playhead_s=playhead_s)
+    return case_timeline(data.segments, data.presence, data.duration_s, comments, data.moments, playhead_s=playhead_s,
+                         anatomy=data.anatomy)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -107,6 +110,46 @@ def motion_figures(case_dir: str, version: str, video_path: str, by: str, tool: 
     frame = frame_at(video_path, data.frame_time_s, mask=mask)
     return (trajectories(data.motion, data.frame_size, frame, by=by),
             motion_heatmap(data.motion, data.frame_size, None if tool is None else [tool], frame))
+
+
+ANATOMY_MODEL = "anatomy"  # the shipped anatomy segmenter + CVS head (assets/models/anatomy)
+
+
+@dataclass(frozen=True)
+class AnatomyStill:
+    """The anatomy model on one frame: the frame, the mask drawn over it, the CVS criteria and class areas."""
+
+    time_s: float
+    frame: np.ndarray
+    overlay: np.ndarray
+    cvs: dict[str, float]  # C1..C3 probabilities (NaN without a CVS head)
+    areas: dict[str, float]
+
+
+@st.cache_resource(show_spinner="Loading the anatomy model...")
+def anatomy_model(ref: str = ANATOMY_MODEL) -> tuple[Any, str | None]:
+    """(the anatomy model, None), or (None, why) when it is not installed or cannot be read; one for every session."""
+    from models.anatomy.model import AnatomyModel
+    from models.registry import ModelNotFoundError
+
+    try:
+        return AnatomyModel(ref), None
+    except (ModelNotFoundError, ValueError, OSError) as exc:
+        return None, str(exc)
+
+
+@st.cache_data(max_entries=16, show_spinner="Segmenting the anatomy...")
+def anatomy_still(video_path: str, time_s: float, mask: tuple = (), ref: str = ANATOMY_MODEL) -> AnatomyStill | None:
+    """The anatomy model on the frame at `time_s` (`mask` regions black); None without a model or a readable frame."""
+    from video.overlay import MaskAnnotator
+
+    model, _ = anatomy_model(ref)
+    frame = frame_at(video_path, time_s, mask=mask)
+    if model is None or frame is None:
+        return None
+    result = model([frame])[0]
+    return AnatomyStill(time_s=float(time_s), frame=frame, overlay=MaskAnnotator(model.classes)(frame, result.labels),
+                        cvs=dict(result.cvs), areas=dict(result.areas))
 
 
 @dataclass(frozen=True)

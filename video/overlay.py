@@ -102,3 +102,70 @@ class Annotator:
             cv2.rectangle(out, (x1, ty - th - base - 2), (x1 + tw + 4, ty), colour, -1)
             cv2.putText(out, label, (x1 + 2, ty - base), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1, cv2.LINE_AA)
         return out
+
+
+# Anatomy classes (models.anatomy.data.CLASSES) -> colour; background is not drawn.
+ANATOMY_COLOURS = {
+    "cystic_plate": "#9467bd", "hepatocystic_triangle": "#17becf", "cystic_artery": "#d62728",
+    "cystic_duct": "#2ca02c", "gallbladder": "#ffbf00", "tool": "#7f7f7f",
+}
+_FALLBACK = ("#1f77b4", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22")
+
+
+class MaskAnnotator:
+    """Draws a label map (H, W class ids) over a frame: semi-transparent class colours and a small legend.
+
+    `class_names[k]` names label k; names in `skip` (the background) are left undrawn. `colours` maps a
+    name to '#rrggbb' (default ANATOMY_COLOURS); `note` is written under the legend.
+    """
+
+    def __init__(self, class_names: Sequence[str], colours: dict[str, str] | None = None, alpha: float = 0.45,
+                 skip: Sequence[str] = ("background",), legend: bool = True, note: str | None = None):
+        if not 0 < alpha <= 1:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
+        colours = {**ANATOMY_COLOURS, **(colours or {})}
+        self.class_names = list(class_names)
+        self.alpha, self.legend, self.note = float(alpha), legend, note
+        self.drawn = [k for k, n in enumerate(self.class_names) if n not in skip]
+        self.lut = np.zeros((max(len(self.class_names), 1), 3), dtype=np.uint8)
+        for i, k in enumerate(self.drawn):
+            self.lut[k] = hex_to_rgb(colours.get(self.class_names[k], _FALLBACK[i % len(_FALLBACK)]))
+
+    def __call__(self, rgb: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """A copy of the RGB frame with `labels` drawn over it (None: the frame unchanged)."""
+        out = np.ascontiguousarray(rgb.copy())
+        if labels is None:
+            return out
+        labels = np.asarray(labels)
+        if labels.shape != out.shape[:2]:
+            raise ValueError(f"label map must have the frame's shape {out.shape[:2]}, got {labels.shape}")
+        valid = np.isin(labels, self.drawn)
+        if valid.any():
+            colour = self.lut[np.where(valid, labels, 0).astype(np.intp)]
+            blend = (out.astype(np.float32) * (1 - self.alpha) + colour.astype(np.float32) * self.alpha).astype(np.uint8)
+            out[valid] = blend[valid]
+        if self.legend:
+            self._legend(out, sorted(set(np.unique(labels[valid]).tolist())))
+        return out
+
+    def _legend(self, out: np.ndarray, present: list[int]) -> None:
+        """Names of the classes on screen (top right), and the note under them."""
+        scale = max(out.shape[0] / 480, 0.5)
+        fs, pad = 0.4 * scale, max(2, int(4 * scale))
+        lines = [(self.class_names[k].replace("_", " "), tuple(int(v) for v in self.lut[k])) for k in present]
+        if self.note:
+            lines.append((self.note, (255, 255, 255)))
+        if not lines:
+            return
+        sizes = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)[0] for text, _ in lines]
+        line_h = max(h for _, h in sizes) + pad
+        box_w = max(w for w, _ in sizes) + 3 * pad + line_h
+        x0 = max(out.shape[1] - box_w - pad, 0)
+        y0 = pad
+        region = out[y0:y0 + line_h * len(lines) + pad, x0:x0 + box_w]
+        region[:] = (region.astype(np.float32) * 0.4).astype(np.uint8)  # darkened backing, legible on any scene
+        for i, (text, colour) in enumerate(lines):
+            y = y0 + (i + 1) * line_h
+            if i < len(present):
+                cv2.rectangle(out, (x0 + pad, y - line_h + pad), (x0 + pad + line_h - pad, y), colour, -1)
+            cv2.putText(out, text, (x0 + 2 * pad + line_h, y - 1), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, 1, cv2.LINE_AA)

@@ -28,6 +28,12 @@ def _mask_region(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive_seconds(value: str) -> float:
+    from app.cli import positive_float
+
+    return positive_float(value)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -42,6 +48,7 @@ def _analyze(args: argparse.Namespace) -> int:
         phase=not args.no_phase, quality=not args.no_quality, annotate=not args.no_annotate,
         detector_weights=args.detector, phase_weights=args.phase_model, detect_every=args.detect_every,
         mask_regions=[list(r) for r in args.mask] or None,
+        anatomy=not args.no_anatomy, anatomy_every_s=args.anatomy_every, anatomy_weights=args.anatomy_model,
     )
     bar = tqdm(total=None, unit="frame", disable=args.quiet or not sys.stderr.isatty() and not args.progress, file=sys.stderr)
 
@@ -83,7 +90,10 @@ def register(sub) -> None:
                    help="run the detector on every K-th analysed frame and track boxes between (default 1: every frame)")
     p.add_argument("--detector", default=None, help="detector model folder or .pt (default: shipped)")
     p.add_argument("--phase-model", default=None, help="phase model folder (default: shipped)")
-    for stage in ("detect", "track", "phase", "quality", "annotate"):
+    p.add_argument("--anatomy-model", default=None, help="anatomy model folder (default: shipped assets/models/anatomy)")
+    p.add_argument("--anatomy-every", type=_positive_seconds, default=None, metavar="S",
+                   help="anatomy masks and CVS criteria every S seconds (default: 1 below 10 minutes of video, else 5)")
+    for stage in ("detect", "track", "phase", "quality", "annotate", "anatomy"):
         p.add_argument(f"--no-{stage}", action="store_true", help=f"skip the {stage} stage")
     p.add_argument("--mask", action="append", default=[], type=_mask_region, metavar="X0,Y0,X1,Y1",
                    help="black out this rectangle (fractions of the frame, e.g. 0,0,0.35,0.08 for a name and "

@@ -15,7 +15,9 @@ from analysis.charts import motion_phase_table, motion_tool_table, phase_duratio
 from analysis.clips import annotated_clip, cached_clips
 from analysis.moments import clock, display_name, review_these
 from analysis.results import CaseResult, CaseResultError
-from app.resources import CaseData, case_data, frame_at, motion_figures, timeline_figure, version_of
+from app import resources
+from app.resources import (CaseData, anatomy_model, anatomy_still, case_data, frame_at, motion_figures,
+                           timeline_figure, version_of)
 from app.state import init_state
 from app.video_links import player_source
 from app.widgets import LIBRARY, analysis_progress, export_controls, library_or_stop, parse_clock, player_tools
@@ -217,6 +219,9 @@ def moments_panel(data: CaseData) -> None:
         for i, m in enumerate(data.moments):
             st.button(f"{clock(m.time_s)}  {m.text}", key=f"moment_{i}", on_click=seek_to, args=(m.time_s, m.end_s),
                       type="tertiary")
+        notes = list(dict.fromkeys(m.note for m in data.moments if m.note))
+        for note in notes:  # the CVS moments' caveat, once
+            st.caption(f":material/warning: CVS moments: {note}.")
 
 
 def comments_panel(lib: Library, case: CaseRecord, comments: list) -> None:
@@ -321,6 +326,39 @@ def motion_section(case: CaseRecord, data: CaseData) -> None:
         st.plotly_chart(phase_durations(data.segments), key="phase_durations", config={"displaylogo": False})
 
 
+def anatomy_section(case: CaseRecord, data: CaseData) -> None:
+    """The anatomy model on the frame at the player's start time or at a key moment: mask and the three CVS criteria."""
+    from models.anatomy.model import NOTE
+
+    ref = resources.ANATOMY_MODEL
+    model, why = anatomy_model(ref)
+    if model is None:
+        st.info(f"No anatomy model is installed, so there are no anatomy masks or CVS criteria ({why}).",
+                icon=":material/info:")
+        return
+    times = {float(st.session_state["seek_s"]): f"player's start time ({clock(st.session_state['seek_s'])})"}
+    for m in data.moments:
+        times.setdefault(float(m.time_s), f"{clock(m.time_s)}  {m.text}")
+    at = st.selectbox("Frame at", list(times), format_func=times.get, key="anatomy_at")
+    still = anatomy_still(str(case.video_path), float(at), case.mask_regions, ref)
+    if still is None:
+        st.error("The frame at this time cannot be read from the video.")
+        return
+    cols = st.columns([3, 2])
+    cols[0].image(still.overlay, caption=f"Anatomy at {clock(at)}", width="stretch")
+    with cols[1]:
+        st.markdown("**Critical view of safety**")
+        labels = {"C1": "C1 two structures", "C2": "C2 triangle cleared", "C3": "C3 cystic plate"}
+        for c, p in still.cvs.items():
+            st.metric(labels.get(c, c), "n/a" if p != p else f"{p:.2f}",
+                      None if p != p else ("holds" if p >= 0.5 else "not yet"), delta_color="off", delta_arrow="off")
+        if any(p != p for p in still.cvs.values()):
+            st.caption("This anatomy model has no CVS head: criteria are not assessed.")
+        st.dataframe([{"structure": k.replace("_", " "), "share of frame": round(v, 3)} for k, v in still.areas.items()],
+                     hide_index=True)
+    st.caption(f":material/warning: {NOTE}.")
+
+
 def clip_section(case: CaseRecord, data: CaseData) -> None:
     duration = max(float(data.duration_s), 1.0)
     presets = {"": None}
@@ -406,7 +444,7 @@ def export_section(lib: Library, case: CaseRecord) -> None:
                "its file name, its capture metadata, the operation date or any file path. Masked regions are black.")
     export_controls("Case (zip: JSON, CSV, Cholec80 phases, clips, report)",
                     lambda f: export_case(lib, case.id, f, figures=report_figures), f"{slug(case.title)}.zip",
-                    key=f"case_export_{case.id}")
+                    key=f"case_export_{case.id}", data_dir=lib.settings.data_dir)
     st.download_button(
         "HTML report", icon=":material/description:", data=lambda: html_report(lib, case.id, figures=report_figures),
         file_name=f"{slug(case.title)}.html", mime="text/html")
@@ -483,7 +521,8 @@ st.plotly_chart(
     config={"displayModeBar": False},
 )
 # Lazy tabs: only the open one runs and is sent, so the page opens with one section's charts, not four.
-sections = {"Motion": lambda: motion_section(case, data), "Annotated clip": lambda: clip_section(case, data),
+sections = {"Motion": lambda: motion_section(case, data), "Anatomy": lambda: anatomy_section(case, data),
+            "Annotated clip": lambda: clip_section(case, data),
             "Case details": lambda: details_section(lib, case), "Export": lambda: export_section(lib, case)}
 for tab, draw in zip(st.tabs(list(sections), key="review_tab", on_change="rerun"), sections.values()):
     if tab.open:

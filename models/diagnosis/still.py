@@ -1,4 +1,5 @@
-"""Surgical stills: instrument detector on one image, tool presence, image quality, EigenCAM heatmap."""
+"""Surgical stills: instrument detector on one image, tool presence, image quality, EigenCAM heatmap, and the
+anatomy mask with the three critical-view-of-safety criteria when the anatomy model is installed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,6 +46,24 @@ class StillReport:
     heatmap: np.ndarray | None = None
     quality: list[Finding] = field(default_factory=list)
     detector: str = ""
+    anatomy: Any = None  # models.anatomy.model.AnatomyResult, or None
+    anatomy_missing: str | None = None  # why there is no anatomy result
+
+    def cvs_rows(self) -> list[dict[str, Any]]:
+        """The three CVS criteria (probability, holds at >= 0.5); empty without an anatomy result."""
+        from models.anatomy.data import CVS_THRESHOLD
+
+        if self.anatomy is None:
+            return []
+        names = {"C1": "two structures enter the gallbladder", "C2": "hepatocystic triangle cleared",
+                 "C3": "lower gallbladder off the cystic plate"}
+        return [{"criterion": c, "meaning": names.get(c, ""), "probability": None if p != p else round(float(p), 3),
+                 "holds": None if p != p else bool(p >= CVS_THRESHOLD)} for c, p in self.anatomy.cvs.items()]
+
+    def anatomy_rows(self) -> list[dict[str, Any]]:
+        if self.anatomy is None:
+            return []
+        return [{"structure": k, "share of image": round(float(v), 4)} for k, v in self.anatomy.areas.items()]
 
     def tool_rows(self) -> list[dict[str, Any]]:
         return [
@@ -68,16 +87,25 @@ class StillReport:
 
     @property
     def note(self) -> str:
-        return STILL_NOTE
+        if self.anatomy is None:
+            return STILL_NOTE + (f" (no anatomy mask: {self.anatomy_missing})" if self.anatomy_missing else "")
+        from models.anatomy.model import NOTE
+
+        return f"{STILL_NOTE}; {NOTE}"
 
     def headline(self) -> str:
         seen = [f"{r['tool']} ({r['confidence']:.2f})" for r in self.tool_rows() if r["present"]]
         flags = [f.name for f in self.quality if f.flagged]
+        cvs = [r for r in self.cvs_rows() if r["probability"] is not None]
+        held = f"; CVS criteria holding: {', '.join(r['criterion'] for r in cvs if r['holds']) or 'none'}" if cvs else ""
         return "Instruments seen: " + (", ".join(seen) if seen else "none above the detector threshold") + (
-            f"; quality flags: {', '.join(flags)}" if flags else "")
+            f"; quality flags: {', '.join(flags)}" if flags else "") + held
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
-        return {"Tools": self.tool_rows(), "Image quality": self.quality_rows(), "Detections": self.detection_rows()}
+        tables = {"Tools": self.tool_rows(), "Image quality": self.quality_rows(), "Detections": self.detection_rows()}
+        if self.anatomy is not None:
+            tables |= {"Critical view of safety": self.cvs_rows(), "Anatomy": self.anatomy_rows()}
+        return tables
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,7 +114,8 @@ class StillReport:
             "tools": self.tool_rows(),
             "detections": self.detection_rows(),
             "quality": self.quality_rows(),
-            "note": STILL_NOTE,
+            "anatomy": None if self.anatomy is None else {"cvs": self.cvs_rows(), "areas": self.anatomy_rows()},
+            "note": self.note,
         }
 
 
@@ -99,12 +128,25 @@ class StillAnalyzer:
         conf: float = 0.25,
         explain: bool = True,
         quality_thresholds: QualityThresholds | None = None,
+        anatomy: str | Path | None = "anatomy",
     ):
         from models.detector import Detector
 
         self.detector = Detector(detector_weights or find_detector_weights(), conf=conf)
         self.explain = explain
         self.quality_thresholds = quality_thresholds
+        # The anatomy model is optional: without it the still has instruments and quality only, and says why.
+        self.anatomy: Any = None
+        self.anatomy_missing: str | None = "not requested" if anatomy is None else None
+        if anatomy is not None:
+            from models.anatomy.model import AnatomyModel
+
+            try:
+                self.anatomy = AnatomyModel(anatomy)
+            except ModelNotFoundError:
+                self.anatomy_missing = f"no anatomy model at {str(anatomy)!r} (shipped: assets/models/anatomy)"
+            except (ValueError, OSError) as exc:
+                self.anatomy_missing = str(exc)
 
     @property
     def class_names(self) -> list[str]:
@@ -119,4 +161,5 @@ class StillAnalyzer:
             class_names=list(self.class_names), detections=detections, presence=self.detector.presence(detections),
             heatmap=heat, quality=quality_findings(measure_quality(rgb), self.quality_thresholds),
             detector=self.detector.entry.name,
+            anatomy=self.anatomy([rgb])[0] if self.anatomy is not None else None, anatomy_missing=self.anatomy_missing,
         )

@@ -53,3 +53,47 @@ def test_report_means_and_json():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# -- multi-class label maps, dataset level ---------------------------------------------------------
+from analysis.metrics.segmentation import (  # noqa: E402
+    MultiClassSegmentationMeter, class_pixel_counts, multiclass_segmentation_report,
+)
+
+THREE = ["background", "a", "b"]
+
+
+def test_class_counts_skip_ignored_pixels():
+    target = np.array([[0, 1, 1], [2, 2, 255]])
+    pred = np.array([[0, 1, 2], [2, 1, 1]])  # the last pixel is unannotated: never counted
+    inter, p, t = class_pixel_counts(pred, target, 3)
+    assert inter.tolist() == [1, 1, 1] and p.tolist() == [1, 2, 2] and t.tolist() == [1, 2, 2]
+
+
+def test_dataset_level_dice_sums_pixels_over_images():
+    t1, p1 = np.array([[1, 1, 1, 1]]), np.array([[1, 1, 0, 0]])  # a: 2 of 4 found
+    t2, p2 = np.array([[1, 0, 2, 2]]), np.array([[1, 0, 2, 0]])  # a: 1 of 1, b: 1 of 2
+    rep = multiclass_segmentation_report([p1, p2], [t1, t2], THREE)
+    assert rep.dice[1] == pytest.approx(2 * 3 / (3 + 5)) and rep.iou[1] == pytest.approx(3 / 5)
+    assert rep.dice[2] == pytest.approx(2 * 1 / (1 + 2))
+    assert rep.mean_dice == pytest.approx((rep.dice[1] + rep.dice[2]) / 2)  # background is not in the mean
+    d = rep.to_dict()
+    assert set(d["dice"]) == set(THREE) and d["mean_over"] == ["a", "b"] and d["images"] == 2
+
+
+def test_class_absent_everywhere_is_null_and_left_out_of_the_mean():
+    meter = MultiClassSegmentationMeter(THREE)
+    meter.update(np.array([[0, 1]]), np.array([[0, 1]]))
+    rep = meter.report()
+    assert np.isnan(rep.dice[2]) and rep.to_dict()["dice"]["b"] is None
+    assert rep.mean_dice == 1.0
+
+
+@pytest.mark.parametrize("pred,target,match", [
+    (np.zeros((2, 2), int), np.zeros((2, 3), int), "differs"),
+    (np.zeros((1, 2), int), np.array([[0, 7]]), "reference labels"),
+    (np.array([[0, 5]]), np.zeros((1, 2), int), "predicted labels"),
+])
+def test_class_counts_bad_input(pred, target, match):
+    with pytest.raises(ValueError, match=match):
+        class_pixel_counts(pred, target, 3)

@@ -50,6 +50,9 @@ class FakeClassifier(ImageClassifier):
 def fake_models(monkeypatch):
     """Fast stand-ins for every analysis the page offers."""
     monkeypatch.setattr(core, "load_analyzer", lambda ref: FakeStill() if ref == core.STILL else FakeClassifier())
+    # The kind of image: the DICOM header where it says, else "a surgical still" without running the router.
+    monkeypatch.setattr(core, "decide_modality", lambda image, router=None, frame=0: core.dicom_modality(image)
+                        or core.ModalityDecision("laparoscopy", 0.99, "fake router"))
     monkeypatch.setattr(core, "model_card", lambda analyzer: "# fake model card")
     st.cache_resource.clear()
     st.cache_data.clear()
@@ -92,7 +95,7 @@ def test_page_waits_for_an_upload():
 def test_surgical_still_from_cholec_clip(fake_models, cholec_clips):
     at = upload("still.png", frame_png(cholec_clips[2]), "image/png")
     assert not at.error
-    assert at.selectbox[0].value.startswith("Surgical still")
+    assert at.selectbox(key="diagnosis_analysis").value.startswith("Surgical still")
     assert "Instruments seen: Grasper (0.90), Hook (0.40)" in at.subheader[0].value
     assert [img.captions[0] for img in at.get("image")] == ["image (as displayed)", "detections", "explanation"]
     tools, quality = at.dataframe[0].value, at.dataframe[1].value
@@ -107,8 +110,10 @@ def test_chest_dicom_shows_window_presets_and_removed_phi(fake_models):
     path = next(shared_path("medical-images", "chest-xray").glob("*.dcm"))
     at = upload(path.name, path.read_bytes(), "application/dicom")
     assert not at.error
-    assert not at.selectbox[0].value.startswith("Surgical still") or len(core.analysis_choices()) == 1
-    assert at.selectbox[1].label == "Window" and "full range" in at.selectbox[1].options
+    assert at.selectbox[0].value == "chest-xray" and "Modality=CR" in texts(at)
+    assert "diagnosis_analysis" not in [s.key for s in at.selectbox] or not at.selectbox(key="diagnosis_analysis").value.startswith("Surgical still")
+    window = at.selectbox(key="diagnosis_window")
+    assert window.label == "Window" and "full range" in window.options
     removed = at.expander[0]
     assert "removed on import" in removed.label
     assert {"PatientName (emptied)", "PatientID (emptied)"} <= set(at.dataframe[-1].value["removed"])
@@ -116,7 +121,7 @@ def test_chest_dicom_shows_window_presets_and_removed_phi(fake_models):
 
 def test_ct_window_preset_changes_display(fake_models):
     at = upload("ct.dcm", Path(get_testdata_file("CT_small.dcm")).read_bytes(), "application/dicom")
-    window = at.selectbox[1]
+    window = at.selectbox(key="diagnosis_window")
     assert {"lung", "bone", "soft tissue", "brain"} <= set(window.options)
     window.set_value("lung").run()
     assert not at.exception and not at.error
@@ -163,7 +168,7 @@ def test_real_models_on_chest_dicom_and_surgical_still(cholec_clips):
         path = next(shared_path("medical-images", "chest-xray").glob("*.dcm"))
         at = upload(path.name, path.read_bytes(), "application/dicom")
         assert not at.error
-        assert at.subheader[0].value.startswith("Top class:")
+        assert at.subheader[0].value.startswith(("Top class:", "Finding:"))
         assert [img.captions[0] for img in at.get("image")][1:] == ["explanation"]
     try:
         still.find_detector_weights()
@@ -171,4 +176,5 @@ def test_real_models_on_chest_dicom_and_surgical_still(cholec_clips):
         return
     at = upload("still.png", frame_png(cholec_clips[2]), "image/png")
     assert not at.error and at.subheader[0].value.startswith("Instruments seen:")
-    assert [img.captions[0] for img in at.get("image")][1:] == ["detections", "explanation"]
+    anatomy = ["anatomy"] if (REPO / "assets" / "models" / "anatomy" / "weights.pt").is_file() else []
+    assert [img.captions[0] for img in at.get("image")][1:] == ["detections", "explanation", *anatomy]

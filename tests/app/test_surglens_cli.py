@@ -53,6 +53,13 @@ def test_sample_fps_is_validated(capsys):
     assert "must be a positive number, got '-2'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, value", [("--anatomy-every", "0"), ("--anatomy-every", "-1"), ("--anatomy-every", "x")])
+def test_anatomy_interval_is_validated(capsys, flag, value):
+    with pytest.raises(SystemExit):
+        main(["analyze", "x.mp4", "--out", "o", flag, value])
+    assert f"must be a positive number, got {value!r}" in capsys.readouterr().err
+
+
 def test_analyze_real_clip_writes_the_case(cholec_clips, tmp_path):
     """Every stage on a real clip, through the console entry point (a fresh process, as a user runs it)."""
     clip = next(c for c in cholec_clips if "group_57" in c.name)
@@ -63,7 +70,7 @@ def test_analyze_real_clip_writes_the_case(cholec_clips, tmp_path):
     summary = json.loads(run.stdout)
     assert summary["frames_analysed"] == 32
     case = json.loads((out / "case.json").read_text())
-    assert set(case["stages"]) == {"quality", "detection", "phase", "motion", "playback", "annotate"}
+    assert set(case["stages"]) == {"quality", "detection", "anatomy", "phase", "motion", "playback", "annotate"}
     for name in ("detections.parquet", "tool_presence.parquet", "motion.json", "phase_probs.parquet",
                  "phase_segments.json", "phase_cholec80.txt", "quality.parquet", "annotated.mp4"):
         assert (out / name).exists(), name

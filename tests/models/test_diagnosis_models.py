@@ -16,6 +16,7 @@ from models.diagnosis.image import read_image
 from models.diagnosis.nets import build_network
 from models.diagnosis.segmenter import ImageSegmenter
 from models.diagnosis.train import evaluate_classifier, evaluate_segmenter, train_classifier, train_segmenter
+from models.registry import MODELS_DIR
 from tests.conftest import shared_path
 
 
@@ -158,6 +159,12 @@ def test_surgical_still_on_real_frame(cholec_clips):
     quality = {r["measure"]: r for r in report.quality_rows()}
     assert {"blur", "haze", "dark", "out_of_body"} <= set(quality)
     assert not quality["out_of_body"]["flagged"]  # a real in-body Cholec80 frame
-    assert report.heatmap.shape == (480, 854) and set(result.overlays) == {"detections", "explanation"}
+    anatomy = (MODELS_DIR / "anatomy" / "weights.pt").is_file()  # the still adds its mask and CVS criteria
+    assert report.heatmap.shape == (480, 854)
+    assert set(result.overlays) == {"detections", "explanation"} | ({"anatomy"} if anatomy else set())
+    if anatomy:
+        assert result.overlays["anatomy"].shape == (480, 854, 3)
+        assert [r["criterion"] for r in report.cvs_rows()] == ["C1", "C2", "C3"]
+        assert all(0 <= r["probability"] <= 1 for r in report.cvs_rows())
     assert result.overlays["detections"].shape == (480, 854, 3)
     json.dumps(result.to_dict())

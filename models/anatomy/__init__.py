@@ -1,0 +1,1 @@
+"""Surgical anatomy segmentation and critical-view-of-safety (CVS) assessment on Endoscapes-style frames."""

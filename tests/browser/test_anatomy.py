@@ -1,0 +1,114 @@
+"""Anatomy in Debian's Chromium: the shared Calot triangle clip analysed by the real pipeline (the shipped
+anatomy model included), then Case review shows the CVS lane, the anatomy overlays in the annotated video
+and the anatomy still of a moment with the not-for-clinical-use note.
+
+Skips like tests/browser/test_dashboard.py when the browser, ../shared/data or the shipped anatomy model is
+absent. Screenshots: runs/browser/.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from models.registry import MODELS_DIR
+from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
+    CLIP,
+    SHOTS,
+    _free_port,
+    _full_page,
+    _no_exception,
+    _offline_and_clean,
+    _playing,
+    _watched,
+    browser,
+    playwright_api,
+)
+from tests.conftest import REPO, shared_path
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not (MODELS_DIR / "anatomy" / "weights.pt").is_file(),
+                                                      reason="needs the shipped anatomy model")]
+
+
+@pytest.fixture(scope="module")
+def anatomy_server(tmp_path_factory, playwright_api):  # noqa: F811
+    """`surglens serve` over a library holding the shared clip analysed by the real pipeline; yields (url, log)."""
+    from library import Library, Settings
+    from library.worker import Worker
+
+    clip = shared_path("cholec-clips", CLIP)
+    data = tmp_path_factory.mktemp("anatomy-library")
+    with Library(Settings(data_dir=data)) as lib:
+        case, _ = lib.ingest(clip, title="Calot clip")
+        assert Worker(lib).run(once=True) == 1
+        done = lib.get_case(case.id)
+        assert done.status == "done", done.error
+    port = _free_port()
+    log = data / "serve.log"
+    env = dict(os.environ, SURGLENS_DATA_DIR=str(data), YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(data / "yolo"))
+    env.pop("SURGLENS_DB_URL", None)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--address", "127.0.0.1", "--port", str(port)],
+                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"surglens serve did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url, log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # serve, its Streamlit and its worker: the group we started
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_cvs_lane_overlays_and_anatomy_still(anatomy_server, browser):  # noqa: F811
+    url, log = anatomy_server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    seen = _watched(page)
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.locator("button", has_text="Open").first.click()
+
+    # The timeline has its CVS row (a y-axis label) with bars in it.
+    timeline = page.locator('[data-testid="stPlotlyChart"]').first
+    timeline.locator("g.trace.bars path").first.wait_for()
+    timeline.locator("g.ytick text", has_text="CVS").first.wait_for()
+    timeline.get_by_text("CVS", exact=False).first.wait_for()
+    _no_exception(page)
+
+    # The annotated video (anatomy masks under the boxes) plays.
+    page.get_by_role("radio", name="Annotated").or_(page.get_by_role("button", name="Annotated")).first.click()
+    player = page.locator("video").first
+    deadline = time.monotonic() + 60
+    while not _playing(player, page):
+        assert time.monotonic() < deadline, "the annotated video does not play"
+    _no_exception(page)
+
+    # The anatomy still at the player's start time: the mask image, the three criteria, the note.
+    page.get_by_role("tab", name="Anatomy").click()
+    panel = page.get_by_role("tabpanel", name="Anatomy")
+    panel.locator('[data-testid="stImage"] img').first.wait_for(timeout=120_000)
+    for label in ("C1 two structures", "C2 triangle cleared", "C3 cystic plate"):
+        panel.get_by_text(label).first.wait_for()
+    panel.get_by_text("not for clinical use", exact=False).first.wait_for()
+    _no_exception(page)
+    page.wait_for_timeout(1000)
+    _full_page(page, SHOTS / "case_review_anatomy.png")
+    _offline_and_clean(seen)
+    page.close()
