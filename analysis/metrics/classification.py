@@ -145,3 +145,54 @@ def classification_report(y_true: Sequence[int], probabilities: np.ndarray, clas
 def _num(value: float) -> float | None:
     value = float(value)
     return None if math.isnan(value) else round(value, 6)
+
+
+def balanced_accuracy(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> float:
+    """Mean per-class sensitivity (recall) over the classes present in `y_true`."""
+    sens, _ = sensitivity_specificity(confusion_matrix(y_true, y_pred, n_classes))
+    present = sens[~np.isnan(sens)]
+    return float(present.mean()) if len(present) else math.nan
+
+
+def macro_auc(y_true: Sequence[int], probabilities: np.ndarray) -> float:
+    """ROC AUC: of class 1 for two classes, else the mean one-vs-rest AUC over classes with both outcomes."""
+    probs = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    if probs.ndim != 2 or len(probs) != len(y):
+        raise ValueError(f"probabilities must be (N, K) with N = {len(y)}, got shape {probs.shape}")
+    if probs.shape[1] == 2:
+        return roc_curve(y == 1, probs[:, 1]).auc
+    aucs = [roc_curve(y == c, probs[:, c]).auc for c in range(probs.shape[1])]
+    aucs = [a for a in aucs if not math.isnan(a)]
+    return float(np.mean(aucs)) if aucs else math.nan
+
+
+def bootstrap_interval(
+    statistic, *arrays: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic(*arrays)` resampling rows with replacement.
+
+    Resamples where the statistic is undefined (NaN, e.g. one class only) are dropped.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    n = len(arrays[0])
+    if n == 0 or any(len(a) != n for a in arrays):
+        raise ValueError(f"arrays must be non-empty and of equal length, got {[len(a) for a in arrays]}")
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        v = statistic(*(np.asarray(a)[idx] for a in arrays))
+        if not math.isnan(v):
+            values.append(v)
+    if not values:
+        return math.nan, math.nan
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def auc_interval(is_positive: Sequence[bool], scores: Sequence[float], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of the ROC AUC."""
+    return bootstrap_interval(lambda y, s: roc_curve(y, s).auc, np.asarray(is_positive, bool),
+                              np.asarray(scores, np.float64), n_boot=n_boot, seed=seed)

@@ -22,9 +22,14 @@ class ClassificationResult:
     classes: list[str]
     scores: np.ndarray
     heatmap: np.ndarray | None = None
+    decision: dict[str, Any] | None = None  # {"positive": class, "threshold": t} chosen on validation
 
     @property
     def top_index(self) -> int:
+        """The predicted class: the thresholded positive class for a binary model with a decision, else the arg-max."""
+        if self.decision and len(self.classes) == 2:
+            k = self.classes.index(self.decision["positive"])
+            return k if self.scores[k] >= float(self.decision["threshold"]) else 1 - k
         return int(np.argmax(self.scores))
 
     @property
@@ -41,6 +46,10 @@ class ClassificationResult:
         return [{"class": self.classes[i], "score": round(float(self.scores[i]), 4)} for i in order]
 
     def headline(self) -> str:
+        if self.decision and len(self.classes) == 2:
+            pos = self.decision["positive"]
+            score = float(self.scores[self.classes.index(pos)])
+            return f"Finding: {self.top_label} ({pos} score {score:.2f}, threshold {float(self.decision['threshold']):.2f})"
         return f"Top class: {self.top_label} (score {self.top_score:.2f})"
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
@@ -51,8 +60,11 @@ class ClassificationResult:
         return SCORE_NOTE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": CLASSIFIER, "top": self.top_label, "top_score": round(self.top_score, 4),
-                "scores": {r["class"]: r["score"] for r in self.rows()}, "note": SCORE_NOTE}
+        out = {"kind": CLASSIFIER, "top": self.top_label, "top_score": round(self.top_score, 4),
+               "scores": {r["class"]: r["score"] for r in self.rows()}, "note": SCORE_NOTE}
+        if self.decision:
+            out["decision"] = dict(self.decision)
+        return out
 
 
 class ImageClassifier(TorchImageModel):
@@ -64,14 +76,26 @@ class ImageClassifier(TorchImageModel):
         super().__init__(weights, device)
         self.explain = explain
         self._cam_layer = cam_layer(self.net, self.metadata.get("cam_layer"))
+        # Temperature and decision threshold are fitted on our validation split (models/diagnosis/fit.py).
+        self.temperature = float(self.metadata.get("temperature", 1.0))
+        decision = self.metadata.get("decision")
+        self.decision = {"positive": decision["positive"], "threshold": float(decision["threshold"])} if decision else None
 
     def predict_batch(self, x: torch.Tensor) -> np.ndarray:
-        """(N, K) softmax scores for an already normalised (N, 3, S, S) batch."""
+        """(N, K) softmax scores (temperature-scaled when the model has one) for a normalised (N, 3, S, S) batch."""
         with torch.no_grad():
-            return torch.softmax(forward_logits(self.net, x.to(self.device)), dim=1).cpu().numpy()
+            logits = forward_logits(self.net, x.to(self.device)) / self.temperature
+            return torch.softmax(logits, dim=1).cpu().numpy()
 
     def __call__(self, rgb: np.ndarray) -> ClassificationResult:
         x = self.preprocess(rgb)
-        scores = self.predict_batch(x)[0]
-        heat = grad_cam(self.net, self._cam_layer, x, int(scores.argmax()), rgb.shape[:2]) if self.explain else None
-        return ClassificationResult(classes=list(self.classes), scores=scores, heatmap=heat)
+        result = ClassificationResult(classes=list(self.classes), scores=self.predict_batch(x)[0], decision=self.decision)
+        if self.explain:
+            top, bottom, left, right = self.crop_box(rgb.shape)
+            heat = grad_cam(self.net, self._cam_layer, x, result.top_index, (bottom - top, right - left))
+            if (bottom - top, right - left) != rgb.shape[:2]:  # a centre-cropping model saw nothing outside the box
+                full = np.zeros(rgb.shape[:2], np.float32)
+                full[top:bottom, left:right] = heat
+                heat = full
+            result.heatmap = heat
+        return result

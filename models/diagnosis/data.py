@@ -277,3 +277,108 @@ def _video_frames(path: Path, n: int) -> list[tuple[int, np.ndarray]]:
         return out
     finally:
         cap.release()
+
+
+def build_modality_dataset(shared: str | Path, out_dir: str | Path, per_class: int = 300, max_side: int = 192, seed: int = 0) -> dict:
+    """Write the modality labelled folder out/images/*.png + out/labels.csv (stem,label,split,group,source).
+
+    Up to `per_class` images per modality, each with a `group` (video, lesion, patient, CT volume) so the
+    grouped split keeps a whole source on one side. `split` is left empty except for pydicom's CT test
+    files, which are always `test` (a scanner and body part the training CT never shows).
+    """
+    import csv
+
+    import cv2
+    from pydicom.data import get_testdata_file
+
+    shared, out_dir = Path(shared), Path(out_dir)
+    if not shared.is_dir():
+        raise FileNotFoundError(f"no shared data folder at {str(shared)!r}")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    (out_dir / "images").mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    rows: list[dict] = []
+
+    def put(label: str, stem: str, rgb: np.ndarray, group: str, source: str, split: str = "") -> None:
+        h, w = rgb.shape[:2]
+        scale = min(1.0, max_side / max(h, w))
+        if scale < 1.0:
+            rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        stem = f"{label}_{stem}"
+        cv2.imwrite(str(out_dir / "images" / f"{stem}.png"), np.ascontiguousarray(rgb[..., ::-1]))
+        rows.append({"stem": stem, "label": label, "split": split, "group": group, "source": source})
+
+    def sample(paths: Sequence[Path], n: int) -> list[Path]:
+        paths = sorted(paths)
+        return [paths[i] for i in sorted(rng.choice(len(paths), min(n, len(paths)), replace=False))] if paths else []
+
+    def rel(p: Path) -> str:
+        return str(p.relative_to(shared)) if p.is_relative_to(shared) else p.name
+
+    # Laparoscopy, a quarter from each source (group = operation video): CholecT50 validation videos,
+    # m2cai16 tool frames, Endoscapes frames, and frames of the Cholec80 and smoke clips.
+    quarter = max(1, per_class // 4)
+    cholect = [p for v in sorted((shared / "cholect50-val" / "videos").glob("VID*")) for p in v.glob("*.jpg")]
+    for p in sample(cholect, quarter):
+        put("laparoscopy", f"{p.parent.name}_{p.stem}", read_image(p).to_rgb(), p.parent.name, rel(p))
+    for p in sample(list((shared / "m2cai16-tool-locations" / "JPEGImages").glob("*.jpg")), quarter):
+        put("laparoscopy", f"m2cai_{p.stem}", read_image(p).to_rgb(), "m2cai_" + p.name[:3], rel(p))
+    for p in sample(list((shared / "endoscapes-seg50" / "images").glob("*.jpg")), quarter):
+        put("laparoscopy", f"endoscapes_{p.stem}", read_image(p).to_rgb(), "endoscapes_" + p.stem.split("_")[0], rel(p))
+    clips = sorted((shared / "cholec-clips").glob("*.mp4")) + sorted((shared / "smoke-clips").glob("*.avi"))
+    for p in clips:
+        for index, rgb in _video_frames(p, max(1, quarter // max(1, len(clips)))):
+            put("laparoscopy", f"{p.stem[:40]}_{index:06d}", rgb, "clip_" + p.stem[:40], f"{rel(p)}#frame={index}")
+    medical = shared / "medical-images"
+    for label, folder, group_col in (("colonoscopy", "kvasir-seg-train", None), ("dermoscopy", "ham10000", "lesion_id"),
+                                     ("chest-xray", "covid-chestxray", "patientid")):
+        table = medical / folder / "labels.csv"
+        if not table.is_file():
+            continue
+        with table.open(newline="") as fh:
+            listed = list(csv.DictReader(fh))
+        images = {p.stem: p for p in (medical / folder / "images").iterdir()}
+        for i in sorted(rng.choice(len(listed), min(per_class, len(listed)), replace=False)):
+            r = listed[i]
+            p = images[r["stem"]]
+            put(label, p.stem[:60], read_image(p).to_rgb(), f"{folder}:{r[group_col] if group_col else r['stem']}", rel(p))
+    for p in sorted((medical / "chest-xray").rglob("*")):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            put("chest-xray", p.stem[-40:], read_image(p).to_rgb(), f"chest-xray:{p.stem}", rel(p))
+    # CT: axial slices of the two TotalSegmentator volumes and the DICOM series, under several windows.
+    from models.diagnosis.volume import plane_slice, read_volume
+
+    windows = {"default": None, **CT_WINDOW_PRESETS}
+    ct_per_source = max(1, per_class // 3)
+    for p in sorted((shared / "volumes").glob("*.nii.gz")):
+        if "organs" in p.name:
+            continue
+        vol = read_volume(p)
+        n = vol.n_slices("axial")
+        for z in sorted(rng.choice(n, min(ct_per_source, n), replace=False)):
+            wname = list(windows)[int(rng.integers(len(windows)))]
+            window = windows[wname] or CT_WINDOW_PRESETS["soft tissue"]
+            grey = window.apply(plane_slice(vol.voxels, "axial", int(z)))
+            put("ct", f"{p.name[:-7]}_z{int(z):04d}_{wname.replace(' ', '-')}", np.repeat(grey[..., None], 3, axis=2),
+                p.name, f"{rel(p)}#z={int(z)}&window={wname}")
+    for p in sorted((shared / "volumes" / "ct-abdomen-dicom").glob("*.dcm")):
+        image = read_image(p)
+        for wname, window in windows.items():
+            put("ct", f"{p.stem[-6:]}_{wname.replace(' ', '-')}", image.to_rgb(window=window), "ct-abdomen-dicom", f"{rel(p)}#window={wname}")
+    for name in ("CT_small.dcm", "J2K_pixelrep_mismatch.dcm", "693_J2KI.dcm"):
+        p = Path(get_testdata_file(name))
+        image = read_image(p)
+        put("ct", f"pydicom_{p.stem}", image.to_rgb(), f"pydicom:{name}", f"pydicom test data {name}", split="test")
+
+    with (out_dir / "labels.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["stem", "label", "split", "group", "source"])
+        writer.writeheader()
+        writer.writerows(rows)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["label"]] = counts.get(r["label"], 0) + 1
+    missing = [c for c in MODALITY_CLASSES if not counts.get(c)]
+    if missing:
+        raise ValueError(f"shared data at {str(shared)!r} gave no images for {missing}")
+    return {"out": str(out_dir), "counts": counts}
+

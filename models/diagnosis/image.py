@@ -189,14 +189,33 @@ def _read_pillow(data: bytes, name: str, max_pixels: int) -> MedicalImage:
     except (OSError, SyntaxError, ValueError, struct.error) as exc:
         if isinstance(exc, ImageReadError):
             raise
-        raise CorruptImageError(f"{name!r} could not be decoded as {_sniff(data)}: {exc}") from exc
+        raise CorruptImageError(f"{name!r} could not be decoded as {_sniff(data)}: {_plain_reason(exc)}") from exc
     try:
         with im:
             return _from_pillow(im, data, name, max_pixels)
     except (OSError, SyntaxError, ValueError, struct.error) as exc:
         if isinstance(exc, ImageReadError):
             raise
-        raise CorruptImageError(f"{name!r} could not be decoded: {exc}") from exc
+        raise CorruptImageError(f"{name!r} could not be decoded: {_plain_reason(exc)}") from exc
+
+
+def _plain_reason(exc: BaseException) -> str:
+    """A decoder's exception in plain words (the raw text only when it is not one of the known cases)."""
+    import re
+
+    text = str(exc)
+    if "Decompressed data too large" in text or type(exc).__name__ == "DecompressionBombError":
+        return ("it holds a compressed block that would expand to far more data than an image of its size needs "
+                "(a 'decompression bomb'), so it is refused for safety; re-save the image normally and try again")
+    short = re.search(r"less than expected \((\d+) vs (\d+) bytes\)", text)
+    if short:
+        got, want = (int(v) for v in short.groups())
+        return (f"the file is cut short: it holds {got:,} of the {want:,} bytes of pixel data its header announces "
+                "(an interrupted copy or download?)")
+    if (isinstance(exc, (struct.error, EOFError)) or "unpack" in text
+            or any(w in text.lower() for w in ("truncated", "broken png", "incomplete"))):
+        return "the file is cut short or its internal structure is damaged (an interrupted copy or download?)"
+    return text
 
 
 # File signatures -> Pillow plugin. Formats are recognised here rather than by `PIL.Image.open`, which
@@ -349,6 +368,10 @@ def _read_dicom(data: bytes, name: str, max_pixels: int) -> MedicalImage:
         raise CorruptImageError(f"{name!r} is not a readable DICOM file: no DICOM image or object header found")
     log = deidentify(ds)
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        sop = getattr(ds.get("SOPClassUID"), "name", "") or ""
+        if "Image Storage" in sop:  # an image's header with its pixels missing: a cut-off file
+            raise CorruptImageError(f"{name!r} is cut short: the header of a {sop.replace(' Storage', '')} is there but "
+                                    "its pixel data is missing (an interrupted copy or download?)")
         raise NoPixelDataError(
             f"{name!r} is a DICOM {ds.get('Modality', 'object')} without pixel data (SOP class "
             f"{getattr(ds.get('SOPClassUID'), 'name', 'unknown')}); it holds no image to show"
@@ -364,7 +387,7 @@ def _read_dicom(data: bytes, name: str, max_pixels: int) -> MedicalImage:
         if photometric == "PALETTE COLOR":
             arr = apply_color_lut(arr, ds)
     except Exception as exc:  # pydicom raises many types for truncated data and missing decoders
-        raise CorruptImageError(f"{name!r}: DICOM pixel data could not be decoded: {exc}") from exc
+        raise CorruptImageError(f"{name!r}: DICOM pixel data could not be decoded: {_plain_reason(exc)}") from exc
     colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1 or photometric == "PALETTE COLOR"
     if frames == 1:
         arr = arr[None]

@@ -76,7 +76,13 @@ class ImageSegmenter(TorchImageModel):
 
     def __call__(self, rgb: np.ndarray, pixel_area_mm2: float | None = None) -> SegmentationResult:
         scores = self.predict_scores(self.preprocess(rgb), rgb.shape[:2])
-        labels = scores.argmax(axis=0)
+        decision = self.metadata.get("decision")
+        if decision and len(self.classes) == 2:  # threshold chosen on our validation split
+            labels = (scores[self.classes.index(decision["positive"])] >= float(decision["threshold"])).astype(np.int64)
+            if decision["positive"] == self.classes[0]:
+                labels = 1 - labels
+        else:
+            labels = scores.argmax(axis=0)
         return SegmentationResult(
             classes=list(self.classes), labels=labels.astype(np.int64),
             confidence=np.take_along_axis(scores, labels[None], axis=0)[0].astype(np.float32),
