@@ -63,10 +63,10 @@ For research and teaching; **not for clinical use**, and never a substitute for 
 - Trained by SurgLens: {t['init']}. No downloaded weights.
 - {t['epochs_completed']} of {t['epochs_planned']} epochs, batch {t['batch_size']}, AdamW (decoder lr {t['lr']},
   encoder lr {t['encoder_lr']}, cosine), {t['loss']}; augmentation: {t['augmentation']}.
-  CPU, 2 cores shared with other work: {minutes:.0f} min of training.
+  CPU, 2 cores shared with other work: {minutes:.0f} min of training.{(chr(10) + '  ' + t['schedule_note']) if t.get('schedule_note') else ''}
 - Model selection: {t['selection']} (best epoch {t['best_epoch']}).
 - CVS head: one logistic regression per criterion on `{head.get('feature_set')}` features (C={head.get('C')}),
-  chosen among mask features, pooled encoder features and both by {cv.get('folds', 'n/a')}-fold cross-validation on
+  chosen among mask features, pooled encoder features and both by {head.get('folds', 'n/a')}-fold cross-validation on
   train frames grouped by video (cross-validated train mAP {_pct(cv.get('map'))}); fitted on the segmenter's own
   predictions for the train frames. Val frames never enter fitting or selection of the head.
 - One weights file `weights.pt`: segmenter state_dict, backbone yaml and the head's tensors.
@@ -98,6 +98,7 @@ Speed: {result['seconds_per_frame'] * 1000:.0f} ms per frame on this machine's C
 
 ## Reproduce
 ```
+{t.get('command', 'surglens train-anatomy --data ../shared/data/endoscapes-seg50 --out assets/models/anatomy')}
 {command}
 ```
 
