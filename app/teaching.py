@@ -47,6 +47,26 @@ def pick_case(lib: Library, done: Sequence[CaseRecord], key: str, label: str = "
     return next(c for c in cases if c.id == chosen_id)
 
 
+def open_teaching_page(title: str, key: str) -> tuple[Library, CaseRecord, list[CaseRecord], Any]:
+    """The opening every teaching page shares: the library, its title, the analysed cases (or a pointer to
+    the Library page when there are none) and the picked case; returns (library, case, done, columns)."""
+    from app.state import init_state
+    from app.widgets import LIBRARY, library_or_stop
+
+    init_state()
+    lib = library_or_stop()
+    st.title(title)
+    done = lib.list_cases(statuses=("done",), order="oldest")
+    if not done:
+        st.info("No analysed case yet. Upload and analyse a video on the Library page first.")
+        st.page_link(LIBRARY, label="Go to the library", icon=":material/video_library:")
+        st.stop()
+    cols = st.columns([2, 2, 2], vertical_alignment="bottom")
+    with cols[0]:
+        case = pick_case(lib, done, key)
+    return lib, case, done, cols
+
+
 def marks_frame(marks: Sequence[tuple[float, str]]) -> pd.DataFrame:
     """(time_s, phase) marks as the editor's rows: time m:ss, phase display name."""
     return pd.DataFrame({"time": [clock(t) for t, _ in marks], "phase": [display_name(p, "phase") for _, p in marks]},

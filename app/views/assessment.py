@@ -10,9 +10,8 @@ import streamlit as st
 
 from analysis.results import MOTION
 from analysis.teaching_charts import assessment_progress, motion_summary
-from app.state import init_state
-from app.teaching import pick_case
-from app.widgets import LIBRARY, library_or_stop
+from app.teaching import open_teaching_page
+
 from library import LibraryError
 from library.teaching import FORMS, Teaching
 
@@ -24,20 +23,8 @@ MOTION_COLUMNS = {
     "idle_s": st.column_config.NumberColumn("idle (s)", format="%.0f"),
 }
 
-init_state()
-lib = library_or_stop()
+lib, case, done, cols = open_teaching_page("Assessment", "assess_case")
 teaching = Teaching(lib)
-st.title("Assessment")
-
-done = lib.list_cases(statuses=("done",), order="oldest")
-if not done:
-    st.info("No analysed case yet. Upload and analyse a video on the Library page first.")
-    st.page_link(LIBRARY, label="Go to the library", icon=":material/video_library:")
-    st.stop()
-
-cols = st.columns([2, 2, 2], vertical_alignment="bottom")
-with cols[0]:
-    case = pick_case(lib, done, "assess_case")
 form_name = cols[2].segmented_control("Form", list(FORMS), key="assess_form", required=True, default="OSATS")
 form_name = form_name or "OSATS"
 

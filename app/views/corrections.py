@@ -13,27 +13,14 @@ from analysis.moments import clock, display_name, review_these
 from analysis.study import marks_from_segments, segments_from_marks
 from analysis.teaching_charts import timelines_on_one_axis
 from app.resources import case_data, version_of
-from app.state import init_state
-from app.teaching import marks_frame, marks_of, phase_choices, pick_case
-from app.widgets import LIBRARY, library_or_stop
+from app.teaching import marks_frame, marks_of, open_teaching_page, phase_choices
+
 from library import LibraryError
 from library.export import slug
 from library.teaching import Teaching
 
-init_state()
-lib = library_or_stop()
+lib, case, done, cols = open_teaching_page("Corrections", "correct_case")
 teaching = Teaching(lib)
-st.title("Corrections")
-
-done = lib.list_cases(statuses=("done",), order="oldest")
-if not done:
-    st.info("No analysed case yet. Upload and analyse a video on the Library page first.")
-    st.page_link(LIBRARY, label="Go to the library", icon=":material/video_library:")
-    st.stop()
-
-cols = st.columns([2, 2, 2], vertical_alignment="bottom")
-with cols[0]:
-    case = pick_case(lib, done, "correct_case")
 author = cols[2].text_input("Educator (optional, a display name)", key="correct_author")
 data = case_data(str(lib.case_dir(case.id)), version_of(case))
 duration = float(case.duration_s or data.duration_s)

@@ -13,29 +13,16 @@ import streamlit as st
 from analysis.moments import clock, display_name
 from analysis.study import segments_from_marks
 from analysis.teaching_charts import timelines_on_one_axis, transition_errors
-from app.state import init_state
-from app.teaching import marks_frame, marks_of, next_in_set, phase_choices, pick_case, tool_choices, tool_marks_of
-from app.widgets import LIBRARY, library_or_stop, parse_clock
+from app.teaching import marks_frame, marks_of, next_in_set, open_teaching_page, phase_choices, tool_choices, tool_marks_of
+from app.widgets import parse_clock
 from library import LibraryError
 from library.teaching import AttemptRecord, Teaching
 
 SOURCE_TEXT = {"educator": "the educator's corrected phase labels",
                "model": "the model's phase recognition (no educator has corrected this case yet)"}
 
-init_state()
-lib = library_or_stop()
+lib, case, done, cols = open_teaching_page("Study mode", "study_case")
 teaching = Teaching(lib)
-st.title("Study mode")
-
-done = lib.list_cases(statuses=("done",), order="oldest")
-if not done:
-    st.info("No analysed case yet. Upload and analyse a video on the Library page first.")
-    st.page_link(LIBRARY, label="Go to the library", icon=":material/video_library:")
-    st.stop()
-
-cols = st.columns([2, 2, 2], vertical_alignment="bottom")
-with cols[0]:
-    case = pick_case(lib, done, "study_case")
 trainee = cols[2].text_input("Your display name", key="study_trainee", placeholder="e.g. Trainee A",
                              help="No account: the name your attempts are kept under on this machine.")
 try:

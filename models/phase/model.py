@@ -28,6 +28,19 @@ from models.phase.timeline import PhaseProbabilities
 MODEL_FORMAT = 1
 
 
+def save_state(state: dict[str, Any], path: str | Path) -> Path:
+    """torch.save a model's state to `path` atomically (a temporary file renamed over it)."""
+    import os
+
+    torch = _torch()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
 @dataclass
 class PhaseModelConfig:
     """Hyper-parameters of the head and of the temporal prior."""
@@ -365,15 +378,7 @@ class PhaseModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the one weights file (atomic)."""
-        import os
-
-        torch = _torch()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, path)
-        return path
+        return save_state(self.state(), path)
 
     @classmethod
     def load(cls, ref: str | Path | None = None) -> "PhaseModel":

@@ -13,7 +13,6 @@ All three are trained on annotated tool presence with the detector's measured no
 """
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -410,13 +409,9 @@ class TemporalPhaseModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the one weights file (atomic)."""
-        torch = _torch()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, path)
-        return path
+        from models.phase.model import save_state
+
+        return save_state(self.state(), path)
 
     @classmethod
     def load(cls, ref: str | Path | None = None) -> "TemporalPhaseModel":

@@ -7,6 +7,7 @@ Screenshots go to runs/browser/.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import pytest
@@ -56,20 +58,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def clip() -> Path:
-    return shared_path("cholec-clips", CLIP)
-
-
-@pytest.fixture(scope="module")
-def playwright_api():
-    return _browser_or_skip()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, clip, playwright_api):
-    """`surglens serve` on a free port with an empty library in tmp; yields (url, log path)."""
-    data = tmp_path_factory.mktemp("library")
+@contextlib.contextmanager
+def serving(data: Path) -> Iterator[tuple[str, Path]]:
+    """`surglens serve` on a free port over the library in `data` (SQLite); yields (url, log path) and stops
+    serve, its Streamlit and its worker (the process group started) at exit."""
     port = _free_port()
     log = data / "serve.log"
     env = dict(os.environ, SURGLENS_DATA_DIR=str(data), YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(data / "yolo"))
@@ -91,11 +83,29 @@ def server(tmp_path_factory, clip, playwright_api):
             time.sleep(0.5)
         yield url, log
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # serve, its Streamlit and its worker: the group we started
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def clip() -> Path:
+    return shared_path("cholec-clips", CLIP)
+
+
+@pytest.fixture(scope="module")
+def playwright_api():
+    return _browser_or_skip()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, clip, playwright_api):
+    """`surglens serve` on a free port with an empty library in tmp; yields (url, log path)."""
+    data = tmp_path_factory.mktemp("library")
+    with serving(data) as (url, log):
+        yield url, log
 
 
 @pytest.fixture(scope="module")
@@ -307,32 +317,8 @@ def review_server(tmp_path_factory, playwright_api):
         case, _ = lib.ingest(make_video(data.parent / "review.mp4", seconds=12, fps=25, size=(320, 180)),
                              title="Walk case")
         Worker(lib, analyze=fake_analyze, poll_s=0.01).run(once=True)
-    port = _free_port()
-    log = data / "serve.log"
-    env = dict(os.environ, SURGLENS_DATA_DIR=str(data), YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(data / "yolo"))
-    env.pop("SURGLENS_DB_URL", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--address", "127.0.0.1", "--port", str(port)],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"surglens serve did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with serving(data) as (url, log):
         yield url, log, case.id
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_review_walk_is_offline_and_the_player_tools_work(review_server, browser):

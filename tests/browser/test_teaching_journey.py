@@ -5,19 +5,13 @@ Skips like tests/browser/test_dashboard.py when the browser or ../shared/data is
 """
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
     CLIP,
     SHOTS,
-    _free_port,
+    serving,
     _full_page,
     _no_exception,
     _offline_and_clean,
@@ -25,7 +19,7 @@ from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright
     browser,
     playwright_api,
 )
-from tests.conftest import REPO, shared_path
+from tests.conftest import shared_path
 
 pytestmark = pytest.mark.browser
 PHASES = [(0.0, 10.0, "Preparation"), (10.0, 32.0, "CalotTriangleDissection")]
@@ -44,32 +38,8 @@ def study_server(tmp_path_factory, playwright_api):  # noqa: F811
         lib.ingest(clip, title="Study clip")
         Worker(lib, analyze=lambda video, out, config, progress: write_case(out, video, PHASES),
                poll_s=0.01).run(once=True)
-    port = _free_port()
-    log = data / "serve.log"
-    env = dict(os.environ, SURGLENS_DATA_DIR=str(data), YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(data / "yolo"))
-    env.pop("SURGLENS_DB_URL", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--address", "127.0.0.1", "--port", str(port)],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"surglens serve did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with serving(data) as (url, log):
         yield url, log
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # serve, its Streamlit and its worker: the group we started
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_a_trainee_attempt_with_its_score(study_server, browser):  # noqa: F811

@@ -5,19 +5,13 @@ Skips like tests/browser/test_dashboard.py when the browser or ../shared/data is
 """
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 
 import pytest
 
 from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
     SHOTS,
-    _free_port,
+    serving,
     _full_page,
     _no_exception,
     _offline_and_clean,
@@ -25,7 +19,7 @@ from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright
     browser,
     playwright_api,
 )
-from tests.conftest import REPO, shared_path
+from tests.conftest import shared_path
 
 pytestmark = pytest.mark.browser
 
@@ -34,32 +28,8 @@ pytestmark = pytest.mark.browser
 def volume_server(tmp_path_factory, playwright_api):  # noqa: F811
     """`surglens serve` with an empty library; yields its URL."""
     data = tmp_path_factory.mktemp("volume-library")
-    port = _free_port()
-    log = data / "serve.log"
-    env = dict(os.environ, SURGLENS_DATA_DIR=str(data), YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(data / "yolo"))
-    env.pop("SURGLENS_DB_URL", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--address", "127.0.0.1", "--port", str(port)],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"surglens serve did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with serving(data) as (url, _):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_ct_series_planes_liver_overlay_and_surface(volume_server, browser, tmp_path):  # noqa: F811
