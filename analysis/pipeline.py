@@ -14,7 +14,7 @@ import queue
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -45,6 +45,9 @@ class StageContext:
     sample_fps: float | None
     resize: tuple[int, int] | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    # The run's progress callback: a long `finish` (a proxy encode) reports through it, which is
+    # where a stopping worker interrupts it (the callback raises).
+    progress: ProgressCallback | None = None
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -134,10 +137,19 @@ def check_output_folder(out_dir: str | Path) -> None:
 _END = object()
 
 
-def _decode_into(reader: FrameReader, q: "queue.Queue[Any]", batch_size: int, stop: threading.Event) -> None:
+def _decode_into(
+    reader: FrameReader, q: "queue.Queue[Any]", batch_size: int, stop: threading.Event, busy: list[float]
+) -> None:
+    """Decode into `q` in batches; `busy[0]` accumulates the seconds spent decoding (not waiting on the queue)."""
     batch: list[Frame] = []
+    frames = iter(reader)
     try:
-        for frame in reader:
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            busy[0] += time.perf_counter() - t0
+            if frame is None:
+                break
             if stop.is_set():
                 return
             batch.append(frame)
@@ -160,32 +172,57 @@ def run_pipeline(
     batch_size: int = 8,
     queue_batches: int = 4,
     progress: ProgressCallback | None = None,
+    sha256: str | None = None,
 ) -> dict[str, Any]:
-    """Decode `video_path` once, feed every stage, write `out_dir/case.json`; returns the case dict."""
+    """Decode `video_path` once, feed every stage, write `out_dir/case.json`; returns the case dict.
+
+    `sha256` is the file's content hash when the caller knows it (the library hashed it at ingest):
+    the file is then not read again to hash it. case.json never holds the video's path.
+    """
     video_path, out_dir = Path(video_path), Path(out_dir)
     check_output_folder(out_dir)
-    info = probe(video_path)
+    t_probe = time.perf_counter()
+    info = probe(video_path, content_hash=sha256 is None)  # else hashes the whole file (the case's identity)
+    if sha256 is not None:
+        info = replace(info, sha256=sha256)
+    probe_s = time.perf_counter() - t_probe
     reader = FrameReader(video_path, sample_fps=sample_fps, resize=resize)
     total = reader.expected_count()
+    open_s = time.perf_counter() - t_probe - probe_s
     tmp_dir = partial_folder(out_dir)
     shutil.rmtree(tmp_dir, ignore_errors=True)  # checked above: absent, empty or ours
     tmp_dir.mkdir(parents=True)
     (tmp_dir / PARTIAL_MARKER).write_text("written by SurgLens; removed when the analysis completes\n")
     timings: dict[str, float] = {s.name: 0.0 for s in stages}
-    ctx = StageContext(info=info, out_dir=tmp_dir, sample_fps=sample_fps, resize=resize)
+    interrupts: list[BaseException] = []  # what the progress callback raised (a stop, a lost job): not a stage failure
+
+    def stage_progress(p: Progress) -> None:
+        try:
+            progress(p)
+        except BaseException as exc:
+            interrupts.append(exc)
+            raise
+
+    ctx = StageContext(info=info, out_dir=tmp_dir, sample_fps=sample_fps, resize=resize,
+                       progress=stage_progress if progress else None)
+    t_start = time.perf_counter()
     for stage in stages:
         stage.reset()
         stage.start(ctx)
+    start_s = time.perf_counter() - t_start
 
     q: "queue.Queue[Any]" = queue.Queue(maxsize=queue_batches)
     stop = threading.Event()
-    decoder = threading.Thread(target=_decode_into, args=(reader, q, batch_size, stop), daemon=True)
+    busy = [0.0]
+    decoder = threading.Thread(target=_decode_into, args=(reader, q, batch_size, stop, busy), daemon=True)
     started = time.perf_counter()
     decoder.start()
-    done = 0
+    done, waited = 0, 0.0
     try:
         while True:
+            t0 = time.perf_counter()
             item = q.get()
+            waited += time.perf_counter() - t0
             if item is _END:
                 break
             if isinstance(item, BaseException):
@@ -207,6 +244,8 @@ def run_pipeline(
             try:
                 summaries[stage.name] = stage.finish(ctx)
             except Exception as exc:
+                if any(exc is interrupt for interrupt in interrupts):
+                    raise
                 raise AnalysisError(f"stage {stage.name!r} failed: {exc}") from exc
             timings[stage.name] += time.perf_counter() - t0
     except BaseException:
@@ -228,11 +267,20 @@ def run_pipeline(
 
     case = {
         "schema_version": CASE_SCHEMA_VERSION,
-        "video": info.to_dict(),
+        "video": {k: v for k, v in info.to_dict().items() if k != "path"},  # no path: it names the patient
         "sampling": {"sample_fps": sample_fps, "frames_analysed": done, "resize": resize},
-        "decode": {"backend": reader.backend, "warnings": list(reader.warnings)},
+        "decode": {"backend": reader.backend, "warnings": _without_path(reader.warnings, video_path)},
         "stages": {s.name: {"version": s.version, "seconds": round(timings[s.name], 3), "summary": summaries[s.name]} for s in stages},
         "wall_seconds": round(time.perf_counter() - started, 3),
+        # Where the time went: probe (with the file's SHA-256), opening the reader, loading models
+        # (stage start), decoding in its thread (colour conversion/resizing included, and also apart),
+        # and the stages' own time waiting for decoded frames (decode-bound when large).
+        "profile": {
+            "probe_hash_s": round(probe_s, 3), "open_reader_s": round(open_s, 3), "stage_start_s": round(start_s, 3),
+            "decode_s": round(busy[0], 3),
+            "convert_resize_s": None if reader.convert_seconds is None else round(reader.convert_seconds, 3),
+            "wait_for_frames_s": round(waited, 3),
+        },
         "versions": _versions(),
     }
     (tmp_dir / "case.json").write_text(json.dumps(case, indent=2, default=_json_default))
@@ -242,6 +290,20 @@ def run_pipeline(
         shutil.rmtree(out_dir)
     tmp_dir.rename(out_dir)
     return case
+
+
+def _without_path(warnings: Sequence[str], video_path: Path) -> list[str]:
+    """Decoder warnings with the video's path (and folder) replaced: they may quote it."""
+    paths = sorted({str(video_path), str(video_path.resolve()), str(video_path.resolve().parent),
+                    str(video_path.parent)}, key=len, reverse=True)
+    out = []
+    for warning in warnings:
+        text = str(warning)
+        for path in paths:
+            if len(path) > 1 and path != ".":  # never "/" (a file at the root) or "."
+                text = text.replace(path, "<video>" if path.endswith(video_path.name) else "<folder>")
+        out.append(text)
+    return out
 
 
 def _json_default(value: Any) -> Any:
@@ -260,7 +322,7 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {}
-    for pkg in ("surglens", "torch", "ultralytics", "decord", "av"):
+    for pkg in ("surglens", "torch", "ultralytics", "openvino", "decord", "av"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

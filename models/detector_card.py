@@ -7,6 +7,14 @@ from typing import Any
 
 from models.registry import write_metadata
 
+BACKENDS_COMMAND = (
+    ".venv/bin/surglens detector-backends assets/models/detector --voc ../shared/data/m2cai16-tool-locations "
+    "--cholect50 ../shared/data/cholect50-val --write-card"
+)
+# The most an inference backend may lose against torch on either headline metric.
+BACKEND_TOLERANCE = 0.01
+_SECTION_START, _SECTION_END = "<!-- backends -->", "<!-- /backends -->"
+
 CARD_COMMAND = (
     ".venv/bin/surglens export-detector runs/detector/train --dest assets/models/detector "
     "--voc ../shared/data/m2cai16-tool-locations --cholect50 ../shared/data/cholect50-val "
@@ -24,8 +32,10 @@ def evaluate_into_card(
     from models.eval_tracking import evaluate_tracker
 
     model_dir = Path(model_dir)
-    box = evaluate_detector_voc(model_dir, voc_root, "test")
-    presence = evaluate_presence(model_dir, presence_frames(cholect50_root), data_name=f"CholecT50 {Path(cholect50_root).name}")
+    # The card's headline numbers are torch's; other backends get their own rows (`evaluate_backends`).
+    box = evaluate_detector_voc(model_dir, voc_root, "test", backend="torch")
+    presence = evaluate_presence(model_dir, presence_frames(cholect50_root), data_name=f"CholecT50 {Path(cholect50_root).name}",
+                                 backend="torch")
     tracking = [evaluate_tracker(track_video, track_gt, t, model_dir) for t in ("bytetrack", "botsort")]
     meta_file = model_dir / "metadata.json"
     meta = json.loads(meta_file.read_text())
@@ -36,9 +46,124 @@ def evaluate_into_card(
         "m2cai16_track_v10": {r["tracker"]: r["metrics"] for r in tracking},
         "command": CARD_COMMAND,
     }
+    from models._openvino import openvino_available
+
+    if openvino_available():
+        meta["evaluation"]["backends"] = evaluate_backends(model_dir, voc_root, cholect50_root, reference=(box, presence))
     write_metadata(model_dir, meta)
-    (model_dir / "MODEL_CARD.md").write_text(render_card(meta, box, presence, tracking))
+    card = render_card(meta, box, presence, tracking)
+    if meta["evaluation"].get("backends"):
+        card = insert_backends_section(card, meta["evaluation"]["backends"])
+    (model_dir / "MODEL_CARD.md").write_text(card)
     return meta["evaluation"]
+
+
+def evaluate_backends(
+    model_dir: str | Path,
+    voc_root: str | Path,
+    cholect50_root: str | Path,
+    backends: tuple[str, ...] = ("torch", "openvino"),
+    reference: tuple[dict, dict] | None = None,
+    calibration: str | Path | None = None,
+) -> dict[str, Any]:
+    """m2cai16 test box mAP and CholecT50 presence mAP of each inference backend, and its loss against torch.
+
+    `reference`: torch's (box, presence) results when already computed. `calibration`: the data
+    an "openvino-int8" export is calibrated on when the cache has none (its training split). Each row also has the
+    evaluation's milliseconds per image and the machine's load average when it ran (speed on a shared
+    CPU is only comparable within one run).
+    """
+    import os
+
+    from models.datasets.cholect50 import presence_frames
+    from models.eval_detector import evaluate_detector_voc, evaluate_presence
+
+    if "torch" not in backends:
+        backends = ("torch", *backends)
+    frames = presence_frames(cholect50_root)
+    if "openvino-int8" in backends and calibration is not None:
+        from models._openvino import exported_model_dir
+        from models.registry import resolve_model, weights_sha256
+
+        entry = resolve_model(model_dir)
+        exported_model_dir(entry.weights, weights_sha256(entry.weights), int(entry.metadata.get("input_size", 320)),
+                           int8=True, calibration=calibration)
+    rows: dict[str, dict[str, Any]] = {}
+    for backend in backends:
+        load = os.getloadavg()[0]
+        if backend == "torch" and reference is not None:
+            box, presence = reference
+        else:
+            box = evaluate_detector_voc(model_dir, voc_root, "test", backend=backend)
+            presence = evaluate_presence(model_dir, frames, backend=backend)
+        if box["model"].get("backend", backend) != backend:
+            raise RuntimeError(f"asked for backend {backend!r}, the detector ran {box['model']['backend']!r}")
+        rows[backend] = {
+            "m2cai16_test_mAP50": box["metrics"]["mAP50"], "m2cai16_test_mAP50_95": box["metrics"]["mAP50_95"],
+            "cholect50_presence_mAP": presence["metrics"]["mAP"],
+            "ms_per_image": round(1000 * box["seconds_per_image"], 1), "load_average": round(load, 2),
+        }
+    ref = rows["torch"]
+    for row in rows.values():
+        row["loss_vs_torch"] = {k: round(ref[k] - row[k], 4) for k in ("m2cai16_test_mAP50", "m2cai16_test_mAP50_95", "cholect50_presence_mAP")}
+        row["within_tolerance"] = all(v <= BACKEND_TOLERANCE for v in row["loss_vs_torch"].values())
+    return {"rows": rows, "tolerance": BACKEND_TOLERANCE, "cpus": os.cpu_count(), "images": box["data"]["images"],
+            "presence_frames": len(frames), "command": BACKENDS_COMMAND}
+
+
+def backends_into_card(model_dir: str | Path, voc_root: str | Path, cholect50_root: str | Path,
+                       backends: tuple[str, ...] = ("torch", "openvino"), calibration: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate each backend and write the rows into metadata.json and MODEL_CARD.md (section replaced)."""
+    model_dir = Path(model_dir)
+    result = evaluate_backends(model_dir, voc_root, cholect50_root, backends, calibration=calibration)
+    meta_file = model_dir / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+    meta.setdefault("evaluation", {})["backends"] = result
+    write_metadata(model_dir, meta)
+    card_file = model_dir / "MODEL_CARD.md"
+    card_file.write_text(insert_backends_section(card_file.read_text() if card_file.exists() else "", result))
+    return result
+
+
+def render_backends_section(result: dict[str, Any]) -> str:
+    """The card's "Inference backends" section, between markers so a re-run replaces it."""
+    rows = "\n".join(
+        f"| {name} | {_pct(r['m2cai16_test_mAP50'])} | {_pct(r['m2cai16_test_mAP50_95'])} | {_pct(r['cholect50_presence_mAP'])} | "
+        f"{_pct(max(r['loss_vs_torch'].values()))} | {'yes' if r['within_tolerance'] else 'NO'} | {r['ms_per_image']:.0f} | {r['load_average']:.1f} |"
+        for name, r in result["rows"].items()
+    )
+    return f"""{_SECTION_START}
+## Inference backends
+The same weights run by each backend; boxes only (OpenVINO: ultralytics' own export, dynamic shapes,
+cached outside the repository by the weights' SHA-256; `openvino` is fp32, `openvino-int8` NNCF
+post-training INT8 with the detection head in float, calibrated on 15% of m2cai16 trainval, used only
+when asked for). m2cai16 test split ({result['images']} images) and
+CholecT50 presence ({result['presence_frames']} frames), same protocol as above. The detector uses OpenVINO
+automatically when it is installed (`pip install 'surglens[fast]'`); it may lose at most {_pct(result['tolerance'])} points
+on each metric against torch (tests/models/test_detector_card.py checks these rows). Speed: evaluation time
+per image (image decoding included) on this {result['cpus']}-CPU machine, with its load average at the time
+(other jobs shared the CPU, so compare rows of one run only).
+
+| backend | mAP50 | mAP50-95 | presence mAP | largest loss vs torch | within tolerance | ms per image | load |
+|---|---|---|---|---|---|---|---|
+{rows}
+
+Reproduce: `{result['command']}`
+{_SECTION_END}
+"""
+
+
+def insert_backends_section(card: str, result: dict[str, Any]) -> str:
+    """`card` with its backends section replaced, or inserted before "## Reproduce" (else appended)."""
+    section = render_backends_section(result)
+    if _SECTION_START in card and _SECTION_END in card:
+        head, rest = card.split(_SECTION_START, 1)
+        tail = rest.split(_SECTION_END, 1)[1].lstrip("\n")
+        return head + section + "\n" + tail
+    if "\n## Reproduce" in card:
+        head, tail = card.split("\n## Reproduce", 1)
+        return head.rstrip("\n") + "\n\n" + section + "\n## Reproduce" + tail
+    return card.rstrip("\n") + "\n\n" + section
 
 
 def _pct(x: float) -> str:

@@ -29,10 +29,18 @@ def predict_images(detector: Detector, paths: Sequence[Path], batch: int = 16) -
 
 
 def evaluate_detector_voc(
-    weights: str | Path | None, voc_root: str | Path, split: str = "test", imgsz: int | None = None, conf_report: float = 0.25
+    weights: str | Path | None,
+    voc_root: str | Path,
+    split: str = "test",
+    imgsz: int | None = None,
+    conf_report: float = 0.25,
+    backend: str | None = None,
 ) -> dict:
-    """Box mAP@0.5 and mAP@0.5:0.95 (overall and per class), precision/recall on a VOC split."""
-    detector = Detector(weights, conf=0.001, iou=0.6, imgsz=imgsz, max_det=100)
+    """Box mAP@0.5 and mAP@0.5:0.95 (overall and per class), precision/recall on a VOC split.
+
+    `backend`: the detector's inference backend ("torch", "openvino"; None = its automatic choice).
+    """
+    detector = Detector(weights, conf=0.001, iou=0.6, imgsz=imgsz, max_det=100, backend=backend)
     voc = VOCDataset(voc_root)
     anns: list[BoxAnnotation] = voc.read_split(split)
     names = detector.class_names
@@ -48,7 +56,7 @@ def evaluate_detector_voc(
         "task": "detection",
         "data": {"format": "voc", "root": Path(voc_root).name, "split": split, "images": len(anns)},
         "model": {"weights": detector.entry.weights.name, "name": detector.entry.name,
-                  "version": detector.metadata.get("version"), "imgsz": detector.imgsz},
+                  "version": detector.metadata.get("version"), "imgsz": detector.imgsz, "backend": detector.backend},
         "protocol": "COCO-style 101-point AP, greedy matching by confidence, detections at conf>=0.001 (NMS IoU 0.6, max 100 per image); "
                     f"precision/recall at conf {conf_report} and IoU 0.5",
         "metrics": report.to_dict(),
@@ -61,15 +69,18 @@ def evaluate_presence(
     frames: Sequence[tuple[Path, set[str]]],
     imgsz: int | None = None,
     data_name: str = "",
+    backend: str | None = None,
 ) -> dict:
     """Image-level tool-presence AP: each class scored by its highest box confidence in the image.
 
     `frames` pairs each image with the set of tool names present. Classes that never occur in the
     labels of this data (and classes the labels do not annotate) are left out of the mean.
     """
-    detector = Detector(weights, conf=0.001, iou=0.6, imgsz=imgsz, max_det=100)
+    detector = Detector(weights, conf=0.001, iou=0.6, imgsz=imgsz, max_det=100, backend=backend)
     names = detector.class_names
+    t0 = time.perf_counter()
     preds = predict_images(detector, [p for p, _ in frames])
+    seconds = time.perf_counter() - t0
     scores = np.zeros((len(frames), len(names)), dtype=np.float32)
     for i, pr in enumerate(preds):
         np.maximum.at(scores[i], pr.class_id.astype(int), pr.confidence)
@@ -83,8 +94,10 @@ def evaluate_presence(
     return {
         "task": "tool-presence",
         "data": {"name": data_name, "frames": len(frames)},
-        "model": {"weights": detector.entry.weights.name, "name": detector.entry.name, "imgsz": detector.imgsz},
+        "model": {"weights": detector.entry.weights.name, "name": detector.entry.name, "imgsz": detector.imgsz,
+                  "backend": detector.backend},
         "protocol": "per image and class, score = max box confidence of that class; AP = mean precision at each positive (ranked); "
                     "mean over classes with at least one positive",
         "metrics": {"mAP": round(mean_ap, 4), "per_class": per_class},
+        "seconds_per_image": round(seconds / max(len(frames), 1), 4),
     }

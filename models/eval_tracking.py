@@ -14,7 +14,7 @@ import numpy as np
 
 from analysis.metrics.tracking import FrameTracks, evaluate_tracking
 from models.detector import Detector
-from models.tracker import Tracker
+from models.tracker import BoxPredictor, Tracker
 
 
 def read_track_json(path: str | Path, class_names: list[str]) -> tuple[list[FrameTracks], list[int], float]:
@@ -62,17 +62,28 @@ def write_mot(path: str | Path, frames: list[FrameTracks]) -> None:
 
 
 def track_video(
-    video: str | Path, detector: Detector, tracker: Tracker, classes: list[int] | None = None
+    video: str | Path, detector: Detector, tracker: Tracker, classes: list[int] | None = None, detect_every: int = 1
 ) -> tuple[list[FrameTracks], float]:
-    """Run detector + tracker on every frame of a video; optionally keep only some classes."""
+    """Run detector + tracker on every frame of a video; optionally keep only some classes.
+
+    `detect_every=k`: the detector and tracker run on every k-th frame only, and the frames between
+    get the tracks' boxes moved on at their velocity (as the detection stage does).
+    """
     from video import FrameReader
 
+    if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
+        raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}")
     reader = FrameReader(video, sample_fps="all")
     tracker.reset()
+    predictor = BoxPredictor((reader.info.width, reader.info.height), max_gap_s=2.5 * detect_every / reader.info.fps)
     out = []
-    for frame in reader:
-        det = detector([frame.rgb], [frame.index])[0]
-        det = tracker(det, np.ascontiguousarray(frame.rgb[..., ::-1]))
+    for n, frame in enumerate(reader):
+        if n % detect_every:
+            det = predictor.predict(frame.timestamp_s, frame.index)
+        else:
+            det = detector([frame.rgb], [frame.index])[0]
+            det = tracker(det, np.ascontiguousarray(frame.rgb[..., ::-1]))
+            predictor.observe(det, frame.timestamp_s)
         if classes is not None:
             det = det[np.isin(det.class_id, classes)]
         out.append(FrameTracks(det.tracker_id, det.xyxy))
@@ -87,9 +98,14 @@ def evaluate_tracker(
     predictions_out: str | Path | None = None,
     iou_threshold: float = 0.5,
     conf: float = 0.25,
+    detect_every: int = 1,
+    backend: str | None = None,
 ) -> dict:
-    """MOTA, IDF1 and id switches of detector + tracker on `video` against `ground_truth`."""
-    detector = Detector(weights, conf=min(conf, 0.1))
+    """MOTA, IDF1 and id switches of detector + tracker on `video` against `ground_truth`.
+
+    `detect_every`: detector on every k-th frame, boxes predicted between; `backend`: the detector's.
+    """
+    detector = Detector(weights, conf=min(conf, 0.1), backend=backend)
     gt_path = Path(ground_truth)
     if gt_path.suffix == ".json":
         gt, classes, _ = read_track_json(gt_path, detector.class_names)
@@ -100,7 +116,7 @@ def evaluate_tracker(
     from video import probe
 
     info = probe(video)
-    pred, fps = track_video(video, detector, Tracker(tracker, frame_rate=info.fps), keep)
+    pred, fps = track_video(video, detector, Tracker(tracker, frame_rate=info.fps / detect_every), keep, detect_every)
     if len(pred) < len(gt):
         raise ValueError(f"video {str(video)!r} has {len(pred)} frames but the ground truth has {len(gt)}")
     pred = pred[: len(gt)]  # ground truth may cover only the start of the video
@@ -111,8 +127,10 @@ def evaluate_tracker(
         "task": "tracking",
         "data": {"video": Path(video).name, "ground_truth": gt_path.name, "frames": len(gt), "fps": fps},
         "tracker": tracker,
-        "model": {"weights": detector.entry.weights.name, "name": detector.entry.name},
-        "protocol": f"CLEAR-MOT and IDF1 at IoU {iou_threshold}; every frame of the video; "
+        "model": {"weights": detector.entry.weights.name, "name": detector.entry.name, "backend": detector.backend},
+        "detect_every": detect_every,
+        "protocol": f"CLEAR-MOT and IDF1 at IoU {iou_threshold}; every frame of the video"
+                    + (f" (detector on every {detect_every}th, boxes predicted between); " if detect_every > 1 else "; ")
                     + ("predictions restricted to the ground truth's classes" if keep is not None else "all predictions"),
         "metrics": report.to_dict(),
     }

@@ -61,6 +61,8 @@ class Tracker:
             raise ValueError(f"frame_rate must be positive, got {frame_rate!r}")
         self.frame_rate = frame_rate
         self.class_aware = bool(self.config.get("class_aware", True))
+        # BoT-SORT's camera-motion compensation reads the frame; ByteTrack never does.
+        self.uses_image = self.config.get("tracker_type") == "botsort" and self.config.get("gmc_method") not in (None, "none")
         self._trackers: dict[int, Any] = {}
         self._next_id = 1
         self._id_map: dict[tuple[int, int], int] = {}
@@ -97,7 +99,11 @@ class Tracker:
             mask = detections.class_id == key if self.class_aware else np.ones(len(detections), bool)
             sub = detections[mask]
             tracker = self._trackers.setdefault(key, self._make())
-            # Every class tracker advances each frame so its lost tracks age in real time.
+            # Every class tracker advances each frame so its lost tracks age in real time. A ByteTrack
+            # tracker without tracks or detections only counts the frame: do just that (same state).
+            if not len(sub) and not self.uses_image and not tracker.tracked_stracks and not tracker.lost_stracks:
+                tracker.frame_id += 1
+                continue
             out = tracker.update(_BoxesView(sub.xyxy, sub.confidence, sub.class_id.astype(np.float32)), frame_bgr)
             if len(out) == 0:
                 continue
@@ -117,3 +123,51 @@ class Tracker:
         return gid
 
     __call__ = update
+
+
+class BoxPredictor:
+    """Boxes for frames the detector skipped: each track of the last detected frame, moved on at its velocity.
+
+    `observe(tracked, t)` takes a detected frame's tracked boxes; `predict(t)` returns them moved to
+    time `t` at each track's velocity between its last two sightings (held still after a first
+    sighting, or when the previous sighting is more than `max_gap_s` older), clipped to `frame_size`.
+    Ids, classes and confidences carry over, so tracks keep their ids between detected frames.
+    """
+
+    def __init__(self, frame_size: tuple[int, int] | None = None, max_gap_s: float = 1.0):
+        if not max_gap_s > 0:
+            raise ValueError(f"max_gap_s must be positive, got {max_gap_s!r}")
+        self.frame_size, self.max_gap_s = frame_size, float(max_gap_s)
+        self._last: Detections = Detections.empty()
+        self._last_t: float | None = None
+        self._velocity = np.zeros((0, 4), dtype=np.float32)
+        self._seen: dict[int, tuple[float, np.ndarray]] = {}  # tracker id -> (time, box) at its last sighting
+
+    def reset(self) -> None:
+        self.__init__(self.frame_size, self.max_gap_s)
+
+    def observe(self, tracked: Detections, t: float) -> None:
+        """Remember a detected frame's tracked boxes and update each track's velocity."""
+        velocity = np.zeros((len(tracked), 4), dtype=np.float32)
+        for row, (tid, box) in enumerate(zip(tracked.tracker_id, tracked.xyxy)):
+            if tid < 0:
+                continue
+            seen = self._seen.get(int(tid))
+            if seen is not None and 0 < t - seen[0] <= self.max_gap_s:
+                velocity[row] = (box - seen[1]) / (t - seen[0])
+            self._seen[int(tid)] = (t, box.copy())
+        self._last, self._last_t, self._velocity = tracked, t, velocity
+        # Forget tracks not seen for long, so the map stays small on long videos.
+        if len(self._seen) > 256:
+            self._seen = {k: v for k, v in self._seen.items() if t - v[0] <= self.max_gap_s}
+
+    def predict(self, t: float, frame_index: int = -1) -> Detections:
+        """The last detected frame's tracks moved on to time `t`."""
+        out = self._last[np.arange(len(self._last))]
+        if self._last_t is not None and len(out):
+            out.xyxy = out.xyxy + self._velocity * np.float32(t - self._last_t)
+            if self.frame_size is not None:
+                w, h = self.frame_size
+                out.xyxy = np.clip(out.xyxy, 0, [w, h, w, h]).astype(np.float32)
+        out.frame_index = np.full(len(out), frame_index, dtype=np.int64)
+        return out

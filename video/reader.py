@@ -16,12 +16,13 @@ given the same restrictions through OPENCV_FFMPEG_CAPTURE_OPTIONS.
 Frames come out upright: a rotation in the display matrix is applied (decord cannot, so it is
 never used for rotated video).
 
-``auto`` picks decord for sampled reading (at most every second frame) of upright constant-rate
-video, else opencv for constant-rate video, and pyav for variable frame rate, when neither is
-installed, and in strict mode (decord and opencv conceal decoder errors silently; pyav reports
-them). Reading every frame, decord's unbounded internal queues let memory grow with the video
-(bench/decode.py: peak RSS 228 MiB on 32 s clips, 370 MiB on a 192 s video) and it was the
-slowest backend, so full-rate reading goes to opencv. When decord or opencv fail part-way, the
+``auto`` picks opencv for constant-rate video, and pyav for variable frame rate, when opencv is
+not installed, and in strict mode (decord and opencv conceal decoder errors silently; pyav reports
+them). decord is used only when asked for: once it has decoded a frame, the first torch operation
+in the same process adds 0.9-1.4 GB of resident memory (measured: a 1 fps analysis of a 1-minute
+input peaked at 1.94 GB with decord, 1.47 GB with opencv), and it was no faster than opencv or
+pyav at 1 fps on the shared clips. Reading every frame, decord's unbounded internal queues also let memory grow with
+the video (bench/decode.py: peak RSS 228 MiB on 32 s clips, 370 MiB on a 192 s video). When decord or opencv fail part-way, the
 reader hands the rest of the video to pyav, so every readable frame is still yielded. Problems
 land in `reader.warnings` with the last good timestamp; with ``strict=True`` they raise
 `CorruptVideoError` instead, after every clean frame before the problem was yielded.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -118,6 +120,9 @@ class FrameReader:
         self._setup_warnings: list[str] = []
         self._decord_reader: Any = None
         self._stamps: np.ndarray | None = None
+        # Seconds of the last iteration spent converting decoded frames to RGB (and resizing them):
+        # colour conversion is timed apart from decoding for profiles; decord cannot split the two (None).
+        self.convert_seconds: float | None = None
         self.backend = self._select_backend(backend)
 
     # -- public -----------------------------------------------------------------------------
@@ -125,6 +130,7 @@ class FrameReader:
         self.warnings = list(self._setup_warnings)
         self.last_good_timestamp_s = self._last_decoded_s = None
         sampler = self._sampler()
+        self.convert_seconds = None if self.backend == "decord" else 0.0
         if self.backend == "decord":
             yield from self._iter_decord(sampler)
         elif self.backend == "opencv":
@@ -143,11 +149,8 @@ class FrameReader:
             raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
         info = self.info
         if backend == "auto":
-            sparse = self.sample_fps is not None and self.sample_fps <= info.fps / 2
             if self.strict:  # only pyav reports frames decoded with concealed errors
                 backend = "pyav"
-            elif sparse and not info.is_vfr and info.rotation == 0 and _decord_available():
-                backend = "decord"
             elif not info.is_vfr and _opencv_available():
                 backend = "opencv"
             else:
@@ -254,12 +257,14 @@ class FrameReader:
                 if sampler.past_end(ts):
                     return
                 if sampler(ts):
-                    ok, bgr = cap.retrieve()
+                    t0 = time.perf_counter()
+                    ok, bgr = cap.retrieve()  # grab() decoded the frame; retrieve converts it to BGR
                     if not ok:
                         break
                     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                     if self.resize is not None and (rgb.shape[1], rgb.shape[0]) != self.resize:
                         rgb = cv2.resize(rgb, self.resize, interpolation=cv2.INTER_AREA)
+                    self.convert_seconds = (self.convert_seconds or 0.0) + time.perf_counter() - t0
                     self.last_good_timestamp_s = self._last_decoded_s = ts
                     yield Frame(self._index(ts), ts, rgb)
                 self.last_good_timestamp_s = self._last_decoded_s = ts
@@ -337,8 +342,11 @@ class FrameReader:
                     if sampler.past_end(ts):
                         return
                     if sampler(ts):
+                        t0 = time.perf_counter()
                         rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1]) if size else frame.to_ndarray(format="rgb24")
-                        yield Frame(index, ts, _upright(rgb, self.info.rotation))
+                        rgb = _upright(rgb, self.info.rotation)
+                        self.convert_seconds = (self.convert_seconds or 0.0) + time.perf_counter() - t0
+                        yield Frame(index, ts, rgb)
         if damage.pending:
             self._problem(damage.report(self.path, self._last_good_text(), "no clean frame after it"))
         self._check_reached_end()

@@ -7,6 +7,7 @@ from typing import Any
 from analysis.motion import motion_report
 from analysis.pipeline import Stage, StageContext
 from analysis.results import MOTION
+from analysis.stages.detection import read_detections
 
 
 class MotionStage(Stage):
@@ -23,9 +24,9 @@ class MotionStage(Stage):
         if det is None:
             return {"skipped": "no detection stage"}
         segments = (ctx.outputs.get("phase") or {}).get("segments")
-        report = motion_report(
-            det["table"], det["class_names"], ctx.frame_size, ctx.frame_interval_s, segments, self.point
-        )
+        # Read back from the detection stage's file: memory in boxes (a few per frame), not frames.
+        tracks = read_detections(det, ("x1", "y1", "x2", "y2", "class_id", "tracker_id", "timestamp_s"))
+        report = motion_report(tracks, det["class_names"], ctx.frame_size, ctx.frame_interval_s, segments, self.point)
         (ctx.out_dir / MOTION).write_text(json.dumps(report))
         ctx.outputs[self.name] = report
         return {

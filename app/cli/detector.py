@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+BACKEND_CHOICES = ("auto", "torch", "openvino", "openvino-int8")  # models.detector.BACKENDS (not imported: keeps --help fast)
+
 
 def _emit(result: dict, out: str | None) -> None:
     text = json.dumps(result, indent=2)
@@ -34,12 +36,13 @@ def _eval(args: argparse.Namespace) -> int:
     if bool(args.voc) == bool(args.cholect50):
         raise ValueError("give exactly one of --voc ROOT or --cholect50 ROOT")
     if args.voc:
-        result = evaluate_detector_voc(args.weights, args.voc, args.split, args.imgsz)
+        result = evaluate_detector_voc(args.weights, args.voc, args.split, args.imgsz, backend=args.backend)
     else:
         from models.datasets.cholect50 import presence_frames
 
         frames = presence_frames(args.cholect50)
-        result = evaluate_presence(args.weights, frames, args.imgsz, data_name=f"CholecT50 {Path(args.cholect50).name}")
+        result = evaluate_presence(args.weights, frames, args.imgsz, data_name=f"CholecT50 {Path(args.cholect50).name}",
+                                   backend=args.backend)
     _emit(result, args.out)
     return 0
 
@@ -47,7 +50,20 @@ def _eval(args: argparse.Namespace) -> int:
 def _eval_tracking(args: argparse.Namespace) -> int:
     from models.eval_tracking import evaluate_tracker
 
-    result = evaluate_tracker(args.video, args.gt, args.tracker, args.weights, args.predictions, args.iou)
+    result = evaluate_tracker(args.video, args.gt, args.tracker, args.weights, args.predictions, args.iou,
+                              detect_every=args.detect_every, backend=args.backend)
+    _emit(result, args.out)
+    return 0
+
+
+def _backends(args: argparse.Namespace) -> int:
+    from models.detector_card import backends_into_card, evaluate_backends
+
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    if args.write_card:
+        result = backends_into_card(args.model, args.voc, args.cholect50, backends, calibration=args.calibration)
+    else:
+        result = evaluate_backends(args.model, args.voc, args.cholect50, backends, calibration=args.calibration)
     _emit(result, args.out)
     return 0
 
@@ -87,8 +103,19 @@ def register(sub) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--cholect50", help="CholecT50 root (labels/ + videos/): scores image-level tool presence")
     p.add_argument("--imgsz", type=int, default=None)
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default=None, help="inference backend (default: automatic)")
     p.add_argument("--out", help="write the JSON here too")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("detector-backends", help="box and presence mAP of each inference backend (torch, openvino) vs torch")
+    p.add_argument("model", help="detector model folder (e.g. assets/models/detector)")
+    p.add_argument("--voc", required=True, help="VOC root (m2cai16-tool-locations); scores the test split")
+    p.add_argument("--cholect50", required=True, help="CholecT50 root for tool-presence AP")
+    p.add_argument("--backends", default="torch,openvino", help="comma-separated: torch, openvino, openvino-int8 (default torch,openvino)")
+    p.add_argument("--calibration", help="VOC root or data.yaml to calibrate the openvino-int8 export on (its training split)")
+    p.add_argument("--write-card", action="store_true", help="write the rows into metadata.json and MODEL_CARD.md")
+    p.add_argument("--out", help="write the JSON here too")
+    p.set_defaults(func=_backends)
 
     p = sub.add_parser("eval-tracking", help="MOTA / IDF1 / id switches of detector + tracker on a video with ground truth")
     p.add_argument("--video", required=True)
@@ -97,6 +124,8 @@ def register(sub) -> None:
     p.add_argument("--weights", default=None)
     p.add_argument("--iou", type=float, default=0.5)
     p.add_argument("--predictions", help="also write the predicted tracks as MOTChallenge txt")
+    p.add_argument("--detect-every", type=int, default=1, metavar="K", help="detector on every K-th frame, boxes predicted between")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default=None, help="inference backend (default: automatic)")
     p.add_argument("--out")
     p.set_defaults(func=_eval_tracking)
 

@@ -74,10 +74,11 @@ def _pyav_video(path: Path, fmt: str, codec: str, n_frames: int = 12, **options:
 
 @pytest.mark.parametrize(("name", "fmt", "codec", "options", "container", "stored"), [
     ("tower.ts", "mpegts", "libx264", {}, "mpegts", "ts"),
-    ("tower.m2ts", "mpegts", "mpeg2video", {"mpegts_m2ts_mode": "1"}, "mpegts", "m2ts"),
-    ("tower.mts", "mpegts", "libx264", {}, "mpegts", "mts"),
+    # stored as the metadata-free remux (video.remux): the extension of the container it is remuxed into
+    ("tower.m2ts", "mpegts", "mpeg2video", {"mpegts_m2ts_mode": "1"}, "mpegts", "ts"),
+    ("tower.mts", "mpegts", "libx264", {}, "mpegts", "ts"),
     ("tower.mpg", "mpeg", "mpeg2video", {}, "mpeg", "mpg"),
-    ("tower.mpeg", "mpeg", "mpeg1video", {}, "mpeg", "mpeg"),
+    ("tower.mpeg", "mpeg", "mpeg1video", {}, "mpeg", "mpg"),
     ("tower.dat", "mpegts", "mpeg2video", {}, "mpegts", "ts"),  # an odd name: judged by content
 ])
 def test_real_mpeg_ts_and_ps_recordings_are_ingested(settings, tmp_path, name, fmt, codec, options, container, stored):

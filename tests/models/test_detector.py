@@ -115,3 +115,77 @@ def test_same_frames_twice_take_one_forward_pass(detector, monkeypatch):
     assert [int(d.frame_index[0]) if len(d) else 5 + i for i, d in enumerate(again)] == [5, 6]
     with pytest.raises(TypeError):  # new arrays (even equal ones) run the model again
         detector.predict([f.copy() for f in frames])
+
+
+# -- inference backends (issue 12): OpenVINO when installed, torch as the fallback --------------------
+openvino_only = pytest.mark.skipif(not __import__("importlib").util.find_spec("openvino"), reason="openvino not installed (the fast extra)")
+
+
+def test_bad_backend_is_refused():
+    from models.detector import Detector
+
+    with pytest.raises(ValueError, match="detector backend must be one of .*, got 'tpu'"):
+        Detector(backend="tpu")
+
+
+@openvino_only
+def test_openvino_boxes_match_torch_and_features_fall_back_to_torch():
+    from models.detector import Detector
+
+    frames = [f.rgb for f in __import__("video").FrameReader(shared_path("cholec-clips", next(iter(CLIP_TOOLS))), sample_fps=4.0)][:8]
+    fast, slow = Detector(conf=0.01, backend="openvino"), Detector(conf=0.01, backend="torch")  # no box near a threshold
+    assert fast.backend == "openvino" and slow.backend == "torch"
+    for a, b in zip(fast(frames), slow(frames)):
+        # The same tools at the same confidences ...
+        assert np.abs(fast.presence(a) - slow.presence(b)).max() < 0.03
+        a, b = a[a.confidence > 0.3], b[b.confidence > 0.3]
+        assert a.class_id.tolist() == b.class_id.tolist()
+        assert np.abs(a.xyxy - b.xyxy).max(initial=0) < 2.0  # ... and the same boxes, within 2 px
+    dets, feats = fast.predict(frames)  # pooled features exist only in torch: it switches, and says so
+    assert feats.shape == (8, slow.predict(frames)[1].shape[1]) and fast.backend == "torch"
+    assert "pooled features" in fast.backend_note
+
+
+@openvino_only
+def test_openvino_export_is_offline_keyed_by_sha_and_sends_no_telemetry(tmp_path):
+    """A first export into an empty data folder: no socket, no pip, nothing written to ~/intel."""
+    script = textwrap.dedent(
+        """
+        import socket, subprocess, sys
+        def refuse(*a, **k):
+            raise AssertionError(f"network access attempted: {a[:2]}")
+        socket.socket.connect = refuse
+        socket.getaddrinfo = refuse
+        socket.create_connection = refuse
+        import numpy as np
+        from models.detector import Detector
+        d = Detector()
+        assert d.backend == "openvino", d.backend_note
+        d([np.zeros((240, 320, 3), np.uint8)] * 3)
+        assert sys.modules.get("openvino_telemetry") is None
+        print(d._fast.ckpt_path if hasattr(d._fast, "ckpt_path") else "", "ok")
+        """
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "SURGLENS_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+    sha = json.loads((MODELS_DIR / "detector" / "metadata.json").read_text())["weights_sha256"]
+    cached = list((tmp_path / "data" / "cache" / "openvino").iterdir())
+    assert [p.name for p in cached] == [f"{sha[:16]}-320_openvino_model"] and list(cached[0].glob("*.xml"))
+    assert not (tmp_path / "home" / "intel").exists()
+
+
+def test_openvino_cache_rejects_bad_sizes():
+    from models._openvino import exported_model_dir
+
+    with pytest.raises(ValueError, match="imgsz must be a positive multiple of 32, got 300"):
+        exported_model_dir(MODELS_DIR / "detector" / "weights.pt", "0" * 64, 300)
+
+
+def test_int8_export_is_never_made_implicitly(tmp_path, monkeypatch):
+    from models._openvino import exported_model_dir
+
+    monkeypatch.setenv("SURGLENS_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no INT8 export of .*surglens detector-backends"):
+        exported_model_dir(MODELS_DIR / "detector" / "weights.pt", "f" * 64, 320, int8=True)
