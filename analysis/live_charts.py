@@ -33,6 +33,7 @@ def live_phase_timeline(timeline: Sequence[PhaseSecond], window_s: float = 120.0
     if window_s <= 0:
         raise ValueError(f"window_s must be positive, got {window_s!r}")
     end = float(now_s if now_s is not None else (timeline[-1].second + 1 if timeline else 0.0))
+    end = max(end, float(window_s))  # the first window shows 0..window_s and fills from the left
     start = end - float(window_s)
     shown = [p for p in timeline if p.second + 1 > start]
     fig = go.Figure()
@@ -55,6 +56,7 @@ def live_phase_timeline(timeline: Sequence[PhaseSecond], window_s: float = 120.0
                            showarrow=False, font=dict(color="#777777"))
         fig.add_trace(go.Bar(y=["Phase"], x=[window_s], base=[start], orientation="h", marker_color="#eeeeee",
                              hoverinfo="skip", showlegend=False))
+
     step = next(s for s in (5, 10, 15, 30, 60, 120, 300, 600) if window_s / s <= 8)
     first_tick = max(0.0, start - start % step + (step if start % step else 0))
     ticks = [t for t in range(int(first_tick), int(end) + 1, step)]
