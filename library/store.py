@@ -37,7 +37,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -617,9 +617,9 @@ class Library:
             comment = s.get(db.Comment, comment_id)
             if comment is None:
                 raise NotFoundError(f"no comment with id {comment_id!r}")
-            for reply in s.scalars(select(db.Comment).where(db.Comment.parent_id == comment_id)):
-                s.delete(reply)
-            s.delete(comment)
+            # one statement: the database's ON DELETE CASCADE and the ORM must not both delete the answers
+            s.execute(delete(db.Comment).where(or_(db.Comment.id == comment_id, db.Comment.parent_id == comment_id))
+                      .execution_options(synchronize_session=False))
 
     # ----------------------------------------------------------------- collections
 

@@ -45,6 +45,10 @@ def _todays_library(settings, without_answers: bool = False) -> sa.Engine:
             analysis_config={"sample_fps": 1.0}, duration_s=32.0))
         conn.execute(sa.insert(metadata.tables["comments"]).values(
             id=1, case_id=1, timestamp_s=3.0, text="clip here", kind="comment", created_at=now, updated_at=now))
+        if engine.dialect.name == "postgresql":  # rows inserted with explicit ids leave the sequences behind
+            for table in ("cases", "comments"):
+                conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT MAX(id) FROM {table}))"))
     assert not migrations.has_version_table(engine)
     return engine
 
