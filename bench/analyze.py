@@ -98,9 +98,9 @@ def _profile(case: dict) -> dict:
         "decode_thread_s": prof.get("decode_s"), "convert_resize_s": prof.get("convert_resize_s"),
         "wait_for_frames_s": prof.get("wait_for_frames_s"),
         "detector_s": det_t.get("detector_s"), "tracker_s": det_t.get("tracker_s"),
-        "phase_s": stages.get("phase", {}).get("seconds"), "quality_s": stages.get("quality", {}).get("seconds"),
-        "motion_s": stages.get("motion", {}).get("seconds"),
         "annotate_draw_s": ann_t.get("draw_s"), "annotate_encode_s": ann_t.get("encode_s"),
+        # Every other stage's own time (phase features and timeline, quality, motion, anatomy, ...).
+        **{f"{name}_s": v.get("seconds") for name, v in stages.items() if name not in ("detection", "annotate", "playback")},
         "proxy_s": stages.get("playback", {}).get("seconds"), "pipeline_wall_s": case.get("wall_seconds"),
         "detector_backend": det.get("summary", {}).get("detector", {}).get("backend"),
         "decode_backend": case.get("decode", {}).get("backend"),
@@ -203,7 +203,7 @@ def render(rows: list[dict], machine: dict) -> str:
                      f"{r.get('analysed_fps', '')} | {r.get('x_decode_only', '')} | {r['peak_rss_mib']} |")
     profiled = [r for r in rows if "profile" in r]
     if profiled:
-        keys = [k for k in profiled[0]["profile"] if not k.endswith("backend")]
+        keys = [k for k in dict.fromkeys(k for r in profiled for k in r["profile"]) if not k.endswith("backend")]
         lines += ["", "| seconds in | " + " | ".join(f"{r['what']} ({r['video_s'] / 60:.0f} min)" for r in profiled) + " |",
                   "|---|" + "---|" * len(profiled)]
         for k in keys:
