@@ -80,10 +80,10 @@ def build_stages(config: AnalysisConfig) -> list[Stage]:
 
 def _phase_needs_features(weights: str | None) -> bool:
     """Whether the phase model reads pooled detector features (the HMM model), not tool confidences only."""
-    from models.phase import load_phase_model
-    from models.phase.temporal import TemporalPhaseModel
+    from models.phase import is_temporal
+    from models.registry import resolve_model
 
-    return not isinstance(load_phase_model(weights), TemporalPhaseModel)
+    return not is_temporal(resolve_model(weights or "phase"))  # metadata only: the stage loads the weights
 
 
 def analyze_video(

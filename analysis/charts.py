@@ -137,12 +137,16 @@ CVS_ROW = "CVS"
 CVS_LEVEL_COLOURS = {1: "#c7e9c0", 2: "#74c476", 3: "#1b7837"}  # criteria holding: 1, 2, all three
 
 
-def cvs_spans(anatomy: pd.DataFrame) -> list[dict[str, Any]]:
+def cvs_spans(anatomy: pd.DataFrame, segments: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
     """Runs of analysed seconds with the same CVS criteria holding (>= 0.5):
-    [{start_s, end_s, met: ("C1", ...), mean: {C1: p, ...}}]; empty when CVS was not assessed."""
-    from analysis.moments import CVS_CRITERIA, CVS_HOLDS, cvs_frame
+    [{start_s, end_s, met: ("C1", ...), mean: {C1: p, ...}}]; empty when CVS was not assessed.
+
+    With phase `segments`, only the seconds the CVS model is meant for count (`cvs_window`: Calot
+    triangle dissection and clipping), as for the CVS key moments."""
+    from analysis.moments import CVS_CRITERIA, CVS_HOLDS, cvs_frame, cvs_window
 
     table = cvs_frame(anatomy)
+    table = table[cvs_window(table["timestamp_s"].to_numpy(dtype=float), list(segments))].reset_index(drop=True)
     if table.empty:
         return []
     times = table["timestamp_s"].to_numpy(dtype=float)
@@ -162,9 +166,10 @@ def cvs_spans(anatomy: pd.DataFrame) -> list[dict[str, Any]]:
     return spans
 
 
-def _cvs_traces(anatomy: pd.DataFrame, row_name: str = CVS_ROW) -> list[go.Bar]:
+def _cvs_traces(anatomy: pd.DataFrame, segments: Sequence[Mapping[str, Any]] = (),
+                row_name: str = CVS_ROW) -> list[go.Bar]:
     """The CVS lane: light grey where assessed, green shades where 1, 2 or all three criteria hold."""
-    spans = cvs_spans(anatomy)
+    spans = cvs_spans(anatomy, segments)
     if not spans:
         return []
     extent = [(spans[0]["start_s"], spans[-1]["end_s"])]
@@ -200,9 +205,10 @@ def case_timeline(
     """The phase timeline (with comment, bookmark and key-moment markers) above the tool swimlanes, one time axis.
 
     `notes` are objects with `timestamp_s`, `kind` ("comment" | "bookmark") and `text` (CommentRecord).
-    `anatomy` (anatomy.parquet) adds a "CVS" row under the phases: where 1, 2 or all 3 criteria hold.
+    `anatomy` (anatomy.parquet) adds a "CVS" row under the phases: where 1, 2 or all 3 criteria hold, in
+    Calot triangle dissection and clipping only when there are phases (the CVS model knows no other).
     """
-    cvs_traces = _cvs_traces(anatomy) if anatomy is not None else []
+    cvs_traces = _cvs_traces(anatomy, segments) if anatomy is not None else []
     tool_traces = _tool_traces(presence, max_gap_s)
     lanes = max(len(tool_traces), 1)
     top = 3.0 if cvs_traces else 2.0

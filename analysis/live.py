@@ -121,6 +121,24 @@ class _Source:
         pass
 
 
+class _BufferedSource(_Source):
+    """A source whose first frames are read at `open()` (to measure its rate), then read on demand."""
+
+    _buffer: list[tuple[float, np.ndarray]]
+
+    def _read(self) -> tuple[float, np.ndarray] | None:
+        raise NotImplementedError
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            item = self._buffer.pop(0) if self._buffer else self._read()
+            if item is None:
+                return
+            yield Frame(index, item[0], item[1])
+            index += 1
+
+
 class _FileSource(_Source):
     paced = True
 
@@ -156,7 +174,7 @@ def _measured_fps(frames: Sequence[tuple[float, np.ndarray]]) -> float | None:
     return (len(frames) - 1) / (frames[-1][0] - frames[0][0])
 
 
-class _DeviceSource(_Source):
+class _DeviceSource(_BufferedSource):
     def __init__(self, index: int):
         self.index = index
         self._cap: Any = None
@@ -193,14 +211,6 @@ class _DeviceSource(_Source):
         self.info = SourceInfo("device", f"camera {self.index}", fps, (w, h))
         return self.info
 
-    def frames(self) -> Iterator[Frame]:
-        index = 0
-        while True:
-            item = self._buffer.pop(0) if self._buffer else self._read()
-            if item is None:
-                return
-            yield Frame(index, item[0], item[1])
-            index += 1
 
     def close(self) -> None:
         if self._cap is not None:
@@ -208,7 +218,7 @@ class _DeviceSource(_Source):
             self._cap = None
 
 
-class _StreamSource(_Source):
+class _StreamSource(_BufferedSource):
     def __init__(self, url: str):
         self.url = url
         self._container: Any = None
@@ -258,14 +268,6 @@ class _StreamSource(_Source):
             self._t0 = ts
         return ts - self._t0, frame.to_ndarray(format="rgb24")
 
-    def frames(self) -> Iterator[Frame]:
-        index = 0
-        while True:
-            item = self._buffer.pop(0) if self._buffer else self._read()
-            if item is None:
-                return
-            yield Frame(index, item[0], item[1])
-            index += 1
 
     def close(self) -> None:
         if self._container is not None:

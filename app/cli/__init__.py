@@ -27,6 +27,17 @@ def positive_float(value: str) -> float:
     return number
 
 
+def positive_int(value: str) -> int:
+    """argparse type: a whole number of at least 1, with the bad value quoted in the error."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="surglens", description="Laparoscopic surgery video analysis.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -7,6 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from app.cli import positive_int
+
 
 def _emit(result: dict, out: str | None) -> None:
     text = json.dumps(result, indent=2)
@@ -15,15 +17,6 @@ def _emit(result: dict, out: str | None) -> None:
         Path(out).write_text(text + "\n")
     print(text)
 
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
-    return number
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -62,16 +55,16 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="folder in the endoscapes-seg50 layout (images/, masks/, labels.json)")
     p.add_argument("--out", default="assets/models/anatomy", help="model folder to write (weights.pt, metadata.json)")
     p.add_argument("--run", default="runs/anatomy", help="run folder: checkpoints every epoch, best.pt, summary.json")
-    p.add_argument("--epochs", type=_positive_int, default=30)
-    p.add_argument("--batch-size", type=_positive_int, default=8)
-    p.add_argument("--input-size", type=_positive_int, nargs=2, default=[256, 448], metavar=("H", "W"),
+    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--input-size", type=positive_int, nargs=2, default=[256, 448], metavar=("H", "W"),
                    help="network input, multiples of 32")
-    p.add_argument("--width", type=_positive_int, default=48, help="decoder width")
+    p.add_argument("--width", type=positive_int, default=48, help="decoder width")
     p.add_argument("--init", default="assets/models/detector/weights.pt", help="ultralytics detector whose backbone starts the encoder")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val", help="selects the best epoch; never trained on")
-    p.add_argument("--max-frames", type=_positive_int, default=None, help="only the first N train frames (smoke tests)")
-    p.add_argument("--threads", type=_positive_int, default=2)
+    p.add_argument("--max-frames", type=positive_int, default=None, help="only the first N train frames (smoke tests)")
+    p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
     p.set_defaults(func=_train)
 
@@ -81,5 +74,5 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, help="model folder or weights file (default: the shipped anatomy model)")
     p.add_argument("--json", default=None, help="also write the result to this file")
     p.add_argument("--card", action="store_true", help="write MODEL_CARD.md and metadata evaluation of the model folder")
-    p.add_argument("--threads", type=_positive_int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.set_defaults(func=_eval)

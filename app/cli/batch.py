@@ -6,19 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from app.cli import CLIError, positive_float
+from app.cli import CLIError, positive_float, positive_int
 from app.cli.library import _add_location, _settings
 from app.cli.video import _sample_fps
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}")
-    return number
 
 
 def _executor(args: argparse.Namespace, settings):
@@ -98,7 +88,7 @@ def register(sub) -> None:
     p.add_argument("--library", action="store_true", help="analyse every queued case of the library (too)")
     p.add_argument("--out", help="write plain case folders OUT/<video> instead of library cases")
     p.add_argument("--address", help="join the Ray cluster at this address (default: a local Ray on this machine)")
-    p.add_argument("--workers", type=_positive_int,
+    p.add_argument("--workers", type=positive_int,
                    help="at most this many videos at once (default: as many as the cores and memory allow)")
     p.add_argument("--cpus-per-task", type=positive_float, default=1.0, help="CPUs one analysis asks for (default 1)")
     p.add_argument("--memory-gb", type=positive_float, default=2.0,

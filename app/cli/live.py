@@ -8,8 +8,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from app.cli import CLIError, positive_float
-from app.cli.batch import _positive_int
+from app.cli import CLIError, positive_float, positive_int
 from app.cli.library import _add_location, _settings
 
 
@@ -101,7 +100,7 @@ def register(sub) -> None:
     p.add_argument("--no-track", action="store_true", help="no tracking (boxes without ids)")
     p.add_argument("--no-phase", action="store_true", help="no phase recognition")
     p.add_argument("--phase-model", default=None, help="temporal phase model folder (default: shipped)")
-    p.add_argument("--imgsz", type=_positive_int, default=320, help="detector input size in pixels (default 320, as trained)")
+    p.add_argument("--imgsz", type=positive_int, default=320, help="detector input size in pixels (default 320, as trained)")
     _add_location(p)
     p.set_defaults(func=_live)
 

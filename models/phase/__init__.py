@@ -20,18 +20,24 @@ from models.phase.timeline import PhaseProbabilities, Segment
 
 def load_phase_model(ref=None):
     """The phase model in a folder or file (default: shipped): TemporalPhaseModel or the HMM PhaseModel."""
-    import torch
-
     from models.registry import resolve_model
 
     entry = resolve_model(ref or "phase")
+    return TemporalPhaseModel.load(entry.weights) if is_temporal(entry) else PhaseModel.load(entry.weights)
+
+
+def is_temporal(entry) -> bool:
+    """Whether a phase model entry is the temporal kind (tool confidences only), from its metadata when it
+    has any, else from the weights file's own `kind`."""
+    if entry.metadata.get("model_type"):
+        return entry.metadata["model_type"] == "temporal"
+    import torch
+
     try:
-        kind = torch.load(entry.weights, map_location="cpu", weights_only=True).get("kind")
-    except Exception as exc:  # unreadable: let the loaders word the error
-        kind = None
-        if not entry.weights.exists():
-            raise ValueError(f"no phase model weights at {str(entry.weights)!r}") from exc
-    return TemporalPhaseModel.load(entry.weights) if kind == "temporal" else PhaseModel.load(entry.weights)
+        return torch.load(entry.weights, map_location="cpu", weights_only=True).get("kind") == "temporal"
+    except Exception:  # unreadable: the HMM loader words the error
+        return False
+
 
 __all__ = [
     "DetectorEncoder",
@@ -42,5 +48,6 @@ __all__ = [
     "PhaseProbabilities",
     "Segment",
     "TemporalPhaseModel",
+    "is_temporal",
     "load_phase_model",
 ]

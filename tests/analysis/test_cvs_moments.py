@@ -151,3 +151,13 @@ def test_a_missing_model_is_a_note_not_a_crash(tmp_path):
     summary = stage.finish(ctx)
     assert summary["frames"] == 0 and "no anatomy model" in summary["skipped"]
     assert not (tmp_path / ANATOMY).exists() and "anatomy" not in ctx.outputs
+
+
+def test_cvs_lane_only_where_the_cvs_model_applies():
+    """With phases, the lane (like the moments) keeps Calot triangle dissection and clipping seconds only."""
+    table = anatomy_table([HIGH] * 10)
+    segments = [{"start_s": 0.0, "end_s": 4.0, "label": "Preparation", "confidence": 0.9},
+                {"start_s": 4.0, "end_s": 7.0, "label": "CalotTriangleDissection", "confidence": 0.9},
+                {"start_s": 7.0, "end_s": 10.0, "label": "GallbladderDissection", "confidence": 0.9}]
+    assert [(s["start_s"], s["end_s"]) for s in charts.cvs_spans(table, segments)] == [(4.0, 7.0)]
+    assert [(s["start_s"], s["end_s"]) for s in charts.cvs_spans(table)] == [(0.0, 10.0)]
