@@ -10,6 +10,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# One OpenCV: a venv made when -headless was declared still has it, and its cv2 overwrites opencv-python's.
+	if $(BIN)/python -m pip show -q opencv-python-headless >/dev/null 2>&1; then \
+	  $(BIN)/python -m pip uninstall --quiet -y opencv-python-headless && \
+	  $(BIN)/python -m pip install --quiet --force-reinstall --no-deps 'opencv-python>=4.11,<6'; fi
 	touch $(STAMP)
 
 run: $(STAMP)

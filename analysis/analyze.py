@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analysis.pipeline import ProgressCallback, Stage, run_pipeline
+
+if TYPE_CHECKING:
+    from analysis.results import CaseResult
 
 
 @dataclass
@@ -71,6 +74,9 @@ def build_stages(config: AnalysisConfig) -> list[Stage]:
     from analysis.stages.playback import PlaybackStage
 
     stages.append(PlaybackStage())
+    from analysis.stages.thumbnail import ThumbnailStage
+
+    stages.append(ThumbnailStage(mask=config.mask_regions))
     if detection is not None and config.annotate:
         from analysis.stages.annotate import AnnotateStage
 
@@ -93,17 +99,16 @@ def analyze_video(
     progress: ProgressCallback | None = None,
     *,
     sha256: str | None = None,
-) -> dict[str, Any]:
-    """Analyse one video into `out_dir` (case.json + per-stage tables); returns the case dict.
+) -> "CaseResult":
+    """Analyse one video into `out_dir` (case.json + per-stage tables); returns the published case.
 
-    `out_dir` must be absent, empty or a previous case (analysis.pipeline.check_output_folder):
+    `out_dir` must be absent, empty or a previous case (analysis.results.check_output_folder):
     checked before any model loads, and a folder of anything else is refused, never deleted.
     `sha256`: the file's known content hash (the library's), so it is not hashed again.
     """
-    from analysis.pipeline import check_output_folder
+    from analysis.results import check_output_folder
 
     check_output_folder(out_dir)
     config = config or AnalysisConfig()
-    case = run_pipeline(video_path, out_dir, build_stages(config), sample_fps=config.sample_fps, progress=progress,
+    return run_pipeline(video_path, out_dir, build_stages(config), sample_fps=config.sample_fps, progress=progress,
                         sha256=sha256)
-    return case

@@ -16,8 +16,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis.moments import Moment, clock, display_name, taxonomy_label
+from analysis.moments import Moment, clock
 from models.phase.timeline import LOW_CONFIDENCE
+from models.taxonomy import display_name, label_of
 
 if TYPE_CHECKING:
     from analysis.results import CaseResult
@@ -40,7 +41,7 @@ _CONFIG_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), hoverlabel=dict(namel
 
 def colour(name: str, kind: str) -> str:
     """The taxonomy colour of a phase or tool (grey outside the taxonomy)."""
-    label = taxonomy_label(name, kind)
+    label = label_of(name, kind)
     return label.colour if label else GREY
 
 
@@ -118,7 +119,7 @@ def presence_spans(presence: pd.DataFrame, min_confidence: float = 0.0, max_gap_
             continue
         runs = tool_runs(presence, column, min_confidence, max_gap_s)
         if runs:
-            label = taxonomy_label(column, "tool")
+            label = label_of(column, "tool")
             spans[label.name if label else str(column)] = runs
     return spans
 
@@ -408,7 +409,7 @@ def library_distribution(table: pd.DataFrame, value: str, group: str, highlight_
     fig = go.Figure()
     groups = list(dict.fromkeys(table[group])) if not table.empty else []
     if kind:  # phases in surgical order, tools in taxonomy order; names outside the taxonomy last
-        groups.sort(key=lambda n: (label.id, "") if (label := taxonomy_label(n, kind)) else (math.inf, str(n)))
+        groups.sort(key=lambda n: (label.id, "") if (label := label_of(n, kind)) else (math.inf, str(n)))
     for name in groups:
         sub = table[table[group] == name]
         shown = display_name(name, kind) if kind else str(name)
@@ -511,21 +512,20 @@ def report_figures(case: Any, result: "CaseResult | None", comments: Sequence[An
     """The charts of a case's HTML report (library.export.FigureBuilder): timeline, phase durations, trajectories."""
     if result is None:
         return []
-    from analysis.clips import analysed_rate
     from analysis.moments import key_moments, phase_segments
-    from analysis.results import ANATOMY, MOTION, TOOL_PRESENCE
 
     segments = phase_segments(result)
-    duration = float((result.case.get("video") or {}).get("duration_s") or case.duration_s or 0.0)
-    motion = result.json(MOTION) or {}
+    duration = result.duration_s or float(case.duration_s or 0.0)
+    report = result.motion()
+    motion = report.to_dict() if report else {}
     threads = [c for c in comments if getattr(c, "parent_id", None) is None]  # answers share their comment's marker
-    timeline = case_timeline(segments, result.table(TOOL_PRESENCE), duration, threads, key_moments(result),
-                             anatomy=result.table(ANATOMY))
+    timeline = case_timeline(segments, result.tool_presence(), duration, threads, key_moments(result),
+                             anatomy=result.anatomy())
     figures = [_for_report(timeline, "Phases, notes and instruments over time", legend_right=True)]
     if segments:
         figures.append(_for_report(phase_durations(segments), "Time per phase"))
     if motion.get("per_track"):
-        figures.append(_for_report(trajectories(motion, analysed_rate(result.case)[1]), "Instrument trajectories",
+        figures.append(_for_report(trajectories(motion, result.frame_size), "Instrument trajectories",
                                    legend_right=True))
     return figures
 

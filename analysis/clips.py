@@ -1,7 +1,7 @@
 """Annotated clips of any segment of a case, and a representative frame for drawing trajectories on.
 
 A clip is cut from the original video at its own frame rate and every frame gets the case's
-detections drawn on it (`video.overlay.Annotator`). The detector ran on sampled frames only (e.g.
+detections drawn on it (`models.annotators.InstrumentAnnotator`). The detector ran on sampled frames only (e.g.
 1 fps), so `TimedDetections` looks detections up at any time: a tracked box moves linearly between
 two consecutive samples of its track, other boxes are held for one sampling interval. Clips are
 cached in the case folder's `clips/` and written atomically (`video.cut_clip` through VideoWriter).
@@ -9,34 +9,22 @@ cached in the case folder's `clips/` and written atomically (`video.cut_clip` th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from analysis.moments import clock, display_name, phase_segments, taxonomy_label
-from analysis.results import CLIPS_DIR, DETECTIONS, CaseResult
+from analysis.moments import clock, phase_segments
+from analysis.results import CaseResult
+from models.annotators import InstrumentAnnotator, trace_length_for
 from models.detections import Detections
+from models.taxonomy import display_name, label_of
 from video import Frame, FrameReader
 from video.clip import cut_clip
 from video.mask import apply_mask, parse_regions
-from video.overlay import Annotator
 
 MAX_CLIP_S = 600.0  # longer excerpts take minutes to render; cut them in parts
 UNKNOWN_COLOUR = "#7f7f7f"
-
-
-def analysed_rate(case: dict[str, Any]) -> tuple[float, tuple[int, int]]:
-    """(seconds between analysed frames, (width, height) of the analysed frames) from case.json."""
-    video = case.get("video") or {}
-    sampling = case.get("sampling") or {}
-    fps = float(video.get("fps") or 25.0)
-    sample_fps = sampling.get("sample_fps")
-    analysed_fps = min(float(sample_fps), fps) if sample_fps else fps
-    resize = sampling.get("resize")
-    size = (int(resize[0]), int(resize[1])) if resize else (int(video.get("width") or 0), int(video.get("height") or 0))
-    return 1.0 / analysed_fps, size
 
 
 class TimedDetections:
@@ -107,22 +95,6 @@ def class_names_of(table: pd.DataFrame) -> list[str]:
     return names
 
 
-def clip_path(case_dir: str | Path, start_s: float, end_s: float) -> Path:
-    """Where the annotated clip of [start_s, end_s) of a case is cached."""
-    return Path(case_dir) / CLIPS_DIR / f"clip_{int(round(start_s * 1000)):08d}-{int(round(end_s * 1000)):08d}.mp4"
-
-
-def cached_clips(case_dir: str | Path) -> list[tuple[float, float, Path]]:
-    """The clips already cut for a case: (start_s, end_s, path), by start."""
-    folder = Path(case_dir) / CLIPS_DIR
-    out = []
-    for path in sorted(folder.glob("clip_*-*.mp4")) if folder.is_dir() else []:
-        a, _, b = path.stem.removeprefix("clip_").partition("-")
-        if a.isdigit() and b.isdigit():
-            out.append((int(a) / 1000, int(b) / 1000, path))
-    return sorted(out)
-
-
 class ClipAnnotator:
     """The per-frame transform of an annotated clip: detections, trails, the time and the phase.
 
@@ -131,12 +103,13 @@ class ClipAnnotator:
 
     def __init__(self, result: CaseResult, trail_s: float = 4.0, mask=None):
         self.mask = parse_regions(mask)
-        table = result.table(DETECTIONS)
-        interval_s, self.analysed_size = analysed_rate(result.case)
-        self.detections = TimedDetections(table, interval_s)
+        table = result.detections()
+        self.analysed_size = result.frame_size
+        self.detections = TimedDetections(table, result.frame_interval_s)
         names = class_names_of(table)
-        colours = [(label.colour if (label := taxonomy_label(n, "tool")) else UNKNOWN_COLOUR) for n in names]
-        self.annotator = Annotator([display_name(n, "tool") for n in names], colours, trail_s=trail_s)
+        colours = [(label.colour if (label := label_of(n, "tool")) else UNKNOWN_COLOUR) for n in names]
+        self.annotator = InstrumentAnnotator([display_name(n, "tool") for n in names], colours,
+                                             trace_length_for(trail_s, result.video.fps))
         self.segments = phase_segments(result)
 
     def reset(self) -> None:
@@ -154,7 +127,7 @@ class ClipAnnotator:
         aw, ah = self.analysed_size
         if len(det) and aw and ah and (aw, ah) != (w, h):
             det.xyxy = det.xyxy * np.array([w / aw, h / ah, w / aw, h / ah], dtype=np.float32)
-        out = self.annotator(apply_mask(frame.rgb, self.mask), det, frame.timestamp_s)
+        out = self.annotator.annotate(apply_mask(frame.rgb, self.mask), det)
         caption = clock(frame.timestamp_s) + (f"  {phase}" if (phase := self.phase_at(frame.timestamp_s)) else "")
         scale = max(h / 480, 0.5)
         (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, 1)
@@ -176,7 +149,7 @@ def annotated_clip(case_dir: str | Path, video_path: str | Path, start_s: float,
     if end_s - start_s > MAX_CLIP_S:
         raise ValueError(f"clip of {end_s - start_s:g} s is longer than {MAX_CLIP_S:g} s; choose a shorter segment")
     result = CaseResult.load(case_dir)
-    dst = clip_path(case_dir, start_s, end_s)
+    dst = result.clip_file(start_s, end_s)
     if dst.exists() and not overwrite:
         return dst
     return cut_clip(video_path, dst, start_s, end_s, reencode=True, transform=ClipAnnotator(result, mask=mask))
@@ -184,9 +157,9 @@ def annotated_clip(case_dir: str | Path, video_path: str | Path, start_s: float,
 
 def representative_time(result: CaseResult) -> float:
     """The analysed time showing the most instruments (the earliest such), else the middle of the video."""
-    table = result.table(DETECTIONS)
+    table = result.detections(["timestamp_s"])
     if table.empty:
-        return float((result.case.get("video") or {}).get("duration_s") or 0.0) / 2
+        return result.duration_s / 2
     counts = table.groupby("timestamp_s").size()
     return float(counts.idxmax())
 

@@ -25,13 +25,16 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from models.detections import Detections
 from video.reader import Frame
+
+if TYPE_CHECKING:
+    from analysis.results import CaseResult
 
 PRESENCE_CONF = 0.25  # tool evidence below this counts as absent (the phase model's training threshold)
 LIVE_IMGSZ = 320  # the shipped detector's input size
@@ -695,7 +698,7 @@ class LiveSession:
             self._writer = None
 
 
-def analyse_recording(recording: str | Path, out_dir: str | Path, config: Any = None) -> dict[str, Any]:
+def analyse_recording(recording: str | Path, out_dir: str | Path, config: Any = None) -> "CaseResult":
     """The normal analysis (analysis.analyze) of a kept live recording into the case folder `out_dir`."""
     from analysis.analyze import analyze_video
 

@@ -7,7 +7,8 @@ import plotly.graph_objects as go
 
 from analysis.charts import GREY, colour
 from analysis.live import PhaseSecond
-from analysis.moments import clock, display_name
+from analysis.moments import clock
+from models.taxonomy import display_name
 
 
 def live_segments(timeline: Sequence[PhaseSecond]) -> list[dict]:

@@ -1,9 +1,8 @@
 """Key moments of an analysed case: phase transitions, uncertain phase stretches, each tool's first appearance,
 clipper and scissors use, and the critical view of safety (CVS reached; clipping begun before it).
 
-Everything is read from the case folder (`analysis.results`), so the dashboard, exports and the CLI
-agree. Phase segments come from `phase_segments.json`, or, when only per-second probabilities were
-written, from runs of the per-second phase. Tool times come from the per-second presence table, CVS criteria from anatomy.parquet.
+Everything is read through the case result (`analysis.results.CaseResult`), so the dashboard, exports and
+the CLI agree: phase segments, the per-second tool presence and the anatomy table's CVS criteria.
 """
 from __future__ import annotations
 
@@ -14,9 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.results import ANATOMY, PHASE_PROBS, PHASE_SEGMENTS, TOOL_PRESENCE, CaseResult
+from analysis.results import CaseResult
 from models.phase.timeline import LOW_CONFIDENCE
-from models.taxonomy import Label, load_taxonomy
+from models.taxonomy import display_name, label_of, load_taxonomy  # noqa: F401  (display_name: re-exported)
 
 MOMENT_KINDS = ("phase", "uncertain", "first_seen", "clipper", "scissors", "cvs_reached", "clipping_before_cvs")
 CVS_CRITERIA = ("cvs_c1", "cvs_c2", "cvs_c3")
@@ -33,22 +32,6 @@ def clock(seconds: float) -> str:
     h, rest = divmod(total, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def taxonomy_label(name: str, kind: str) -> Label | None:
-    """The taxonomy label of a phase or tool name or alias; None for names outside the taxonomy."""
-    tax = load_taxonomy()
-    labels, lookup = (tax.phases, tax.phase_id) if kind == "phase" else (tax.tools, tax.tool_id)
-    try:
-        return labels[lookup(str(name))]
-    except KeyError:
-        return None
-
-
-def display_name(name: str, kind: str) -> str:
-    """What the UI calls a phase or tool (the taxonomy's display name, else the name itself)."""
-    label = taxonomy_label(name, kind)
-    return label.display if label else str(name)
 
 
 @dataclass(frozen=True)
@@ -68,41 +51,11 @@ class Moment:
 
 
 def phase_segments(result: CaseResult) -> list[dict[str, Any]]:
-    """The case's phase segments [{start_s, end_s, label, confidence}] with taxonomy names, by time.
+    """The case's phase segments as dicts {start_s, end_s, label, confidence} (taxonomy names, by time).
 
     Empty when the phase stage did not run.
     """
-    raw = result.json(PHASE_SEGMENTS)
-    if raw is None:
-        raw = _segments_from_probs(result.table(PHASE_PROBS))
-    segments = []
-    for seg in raw or []:
-        start, end = float(seg["start_s"]), float(seg["end_s"])
-        if end <= start:
-            continue
-        label = taxonomy_label(seg["label"], "phase")
-        confidence = seg.get("confidence")
-        segments.append({"start_s": start, "end_s": end, "label": label.name if label else str(seg["label"]),
-                         "confidence": None if confidence is None else float(confidence)})
-    return sorted(segments, key=lambda s: s["start_s"])
-
-
-def _segments_from_probs(probs: pd.DataFrame) -> list[dict[str, Any]]:
-    if probs.empty or "phase_id" not in probs or "second" not in probs:
-        return []
-    names = load_taxonomy().phase_names
-    seconds = probs["second"].to_numpy(dtype=float)
-    ids = probs["phase_id"].to_numpy(dtype=int)
-    columns = [c for c in probs.columns if c in names]
-    out = []
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    for a, b in zip(starts, np.r_[starts[1:], len(ids)]):
-        if not 0 <= ids[a] < len(names):
-            continue
-        name = names[ids[a]]
-        confidence = float(probs[name].iloc[a:b].mean()) if name in columns else None
-        out.append({"start_s": seconds[a], "end_s": seconds[b - 1] + 1.0, "label": name, "confidence": confidence})
-    return out
+    return [s.to_dict() for s in result.segments()]
 
 
 def tool_runs(presence: pd.DataFrame, tool: str, min_confidence: float = 0.0,
@@ -142,11 +95,11 @@ def key_moments(case: CaseResult | str | Path, min_confidence: float = 0.0, max_
             text = (f"Phase uncertain: {display_name(seg['label'], 'phase')} at {seg['confidence']:.0%} confidence, "
                     f"{clock(seg['start_s'])}–{clock(seg['end_s'])}: review")
             moments.append(Moment(seg["start_s"], "uncertain", seg["label"], text, seg["end_s"]))
-    presence = result.table(TOOL_PRESENCE)
+    presence = result.tool_presence()
     for column in presence.columns:
         if column == "second":
             continue
-        label = taxonomy_label(column, "tool")
+        label = label_of(column, "tool")
         name = label.name if label else str(column)
         runs = tool_runs(presence, column, min_confidence, max_gap_s)
         if not runs:
@@ -156,7 +109,7 @@ def key_moments(case: CaseResult | str | Path, min_confidence: float = 0.0, max_
             for start, end in runs:
                 text = f"{display_name(name, 'tool')} in use {clock(start)}–{clock(end)} ({end - start:g} s)"
                 moments.append(Moment(start, USE_TOOLS[name], name, text, end))
-    moments += cvs_moments(result.table(ANATOMY), segments, presence, min_confidence, max_gap_s)
+    moments += cvs_moments(result.anatomy(), segments, presence, min_confidence, max_gap_s)
     order = {k: i for i, k in enumerate(MOMENT_KINDS)}
     return sorted(moments, key=lambda m: (m.time_s, order[m.kind], m.label))
 

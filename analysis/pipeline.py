@@ -5,22 +5,19 @@ inference and memory stays flat whatever the video length. Results are written i
 folder that replaces the output folder only when every stage has finished, so a failed run never
 leaves a half-written case. Only a folder SurgLens wrote is ever replaced or removed: the output
 folder must be absent, empty or a previous case (its case.json), and the temporary folder carries a
-marker file (`check_output_folder`).
+marker file (`analysis.results.check_output_folder`, which `CaseWriter` applies).
 """
 from __future__ import annotations
 
-import json
 import queue
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from analysis.results import CaseResult, CaseWriter, Sampling, StageRecord, check_output_folder
 from video import Frame, FrameReader, VideoInfo, probe
-
-CASE_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -38,10 +35,10 @@ ProgressCallback = Callable[[Progress], None]
 
 @dataclass
 class StageContext:
-    """What a stage sees at `finish`: the video, the output folder, and earlier stages' outputs."""
+    """What a stage sees at `finish`: the video, the case being written, and earlier stages' outputs."""
 
     info: VideoInfo
-    out_dir: Path
+    case: CaseWriter
     sample_fps: float | None
     resize: tuple[int, int] | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -68,7 +65,7 @@ class StageContext:
 class Stage:
     """A pipeline stage: settings in `__init__`, `__call__` per frame batch, `finish` at the end.
 
-    `finish` writes the stage's files into `ctx.out_dir`, puts in-memory results that later stages
+    `finish` writes the stage's files through `ctx.case`, puts its typed output that later stages
     need into `ctx.outputs[self.name]`, and returns a JSON-able summary for case.json.
     """
 
@@ -90,48 +87,6 @@ class Stage:
 
 class AnalysisError(RuntimeError):
     """An analysis that could not complete; the message names the stage and the cause."""
-
-
-class OutputFolderError(AnalysisError):
-    """The output folder holds something SurgLens did not write; nothing was deleted."""
-
-
-PARTIAL_MARKER = ".surglens-partial"  # in `<out>.partial` while SurgLens writes it
-
-
-def is_case_folder(folder: str | Path) -> bool:
-    """Whether `folder` is a case SurgLens wrote: it holds the case.json of a finished analysis."""
-    try:
-        case = json.loads((Path(folder) / "case.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(case, dict) and isinstance(case.get("schema_version"), int) and isinstance(case.get("video"), dict)
-
-
-def partial_folder(out_dir: str | Path) -> Path:
-    """The temporary folder an analysis into `out_dir` writes before it replaces `out_dir`."""
-    out_dir = Path(out_dir)
-    return out_dir.with_name(out_dir.name + ".partial")
-
-
-def check_output_folder(out_dir: str | Path) -> None:
-    """Raise `OutputFolderError` unless an analysis may write `out_dir` and its temporary folder.
-
-    `out_dir` may be absent, an empty folder, or a previous case (replaced when the analysis
-    completes); `<out_dir>.partial` may be absent, empty or one SurgLens left (its marker file).
-    Anything else -- a folder of the user's files, a file, a link -- is refused and left untouched.
-    """
-    out_dir = Path(out_dir)
-    for folder, ours, what in ((out_dir, is_case_folder, "a previous SurgLens case (no case.json written by SurgLens)"),
-                               (partial_folder(out_dir), lambda p: (p / PARTIAL_MARKER).is_file(),
-                                "one SurgLens left behind")):
-        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-            raise OutputFolderError(f"output folder {str(folder)!r} exists and is not a folder; choose another --out")
-        if folder.is_dir() and any(folder.iterdir()) and not ours(folder):
-            raise OutputFolderError(
-                f"output folder {str(folder)!r} is not empty and is not {what}; SurgLens only replaces "
-                "folders it wrote. Choose a new or empty folder; nothing was deleted"
-            )
 
 
 _END = object()
@@ -173,8 +128,8 @@ def run_pipeline(
     queue_batches: int = 4,
     progress: ProgressCallback | None = None,
     sha256: str | None = None,
-) -> dict[str, Any]:
-    """Decode `video_path` once, feed every stage, write `out_dir/case.json`; returns the case dict.
+) -> CaseResult:
+    """Decode `video_path` once, feed every stage, publish the case in `out_dir`; returns it.
 
     `sha256` is the file's content hash when the caller knows it (the library hashed it at ingest):
     the file is then not read again to hash it. case.json never holds the video's path.
@@ -189,10 +144,7 @@ def run_pipeline(
     reader = FrameReader(video_path, sample_fps=sample_fps, resize=resize)
     total = reader.expected_count()
     open_s = time.perf_counter() - t_probe - probe_s
-    tmp_dir = partial_folder(out_dir)
-    shutil.rmtree(tmp_dir, ignore_errors=True)  # checked above: absent, empty or ours
-    tmp_dir.mkdir(parents=True)
-    (tmp_dir / PARTIAL_MARKER).write_text("written by SurgLens; removed when the analysis completes\n")
+    writer = CaseWriter(out_dir)
     timings: dict[str, float] = {s.name: 0.0 for s in stages}
     interrupts: list[BaseException] = []  # what the progress callback raised (a stop, a lost job): not a stage failure
 
@@ -203,7 +155,7 @@ def run_pipeline(
             interrupts.append(exc)
             raise
 
-    ctx = StageContext(info=info, out_dir=tmp_dir, sample_fps=sample_fps, resize=resize,
+    ctx = StageContext(info=info, case=writer, sample_fps=sample_fps, resize=resize,
                        progress=stage_progress if progress else None)
     t_start = time.perf_counter()
     for stage in stages:
@@ -255,7 +207,7 @@ def run_pipeline(
                 stage.reset()
             except Exception:
                 pass
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        writer.discard()
         raise
     finally:
         stop.set()
@@ -265,31 +217,25 @@ def run_pipeline(
             except queue.Empty:
                 decoder.join(timeout=0.05)
 
-    case = {
-        "schema_version": CASE_SCHEMA_VERSION,
-        "video": {k: v for k, v in info.to_dict().items() if k != "path"},  # no path: it names the patient
-        "sampling": {"sample_fps": sample_fps, "frames_analysed": done, "resize": resize},
-        "decode": {"backend": reader.backend, "warnings": _without_path(reader.warnings, video_path)},
-        "stages": {s.name: {"version": s.version, "seconds": round(timings[s.name], 3), "summary": summaries[s.name]} for s in stages},
-        "wall_seconds": round(time.perf_counter() - started, 3),
+    result = CaseResult(
+        path=writer.path,
+        video=replace(info, path=""),  # no path: it names the patient
+        sampling=Sampling.of(info, sample_fps, done, resize),
+        decode={"backend": reader.backend, "warnings": _without_path(reader.warnings, video_path)},
+        stages={s.name: StageRecord(s.version, round(timings[s.name], 3), summaries[s.name]) for s in stages},
+        wall_seconds=round(time.perf_counter() - started, 3),
         # Where the time went: probe (with the file's SHA-256), opening the reader, loading models
         # (stage start), decoding in its thread (colour conversion/resizing included, and also apart),
         # and the stages' own time waiting for decoded frames (decode-bound when large).
-        "profile": {
+        profile={
             "probe_hash_s": round(probe_s, 3), "open_reader_s": round(open_s, 3), "stage_start_s": round(start_s, 3),
             "decode_s": round(busy[0], 3),
             "convert_resize_s": None if reader.convert_seconds is None else round(reader.convert_seconds, 3),
             "wait_for_frames_s": round(waited, 3),
         },
-        "versions": _versions(),
-    }
-    (tmp_dir / "case.json").write_text(json.dumps(case, indent=2, default=_json_default))
-    check_output_folder(out_dir)  # again: the folder may have changed while the analysis ran
-    (tmp_dir / PARTIAL_MARKER).unlink()
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp_dir.rename(out_dir)
-    return case
+        versions=_versions(),
+    )
+    return writer.publish(result)
 
 
 def _without_path(warnings: Sequence[str], video_path: Path) -> list[str]:
@@ -304,18 +250,6 @@ def _without_path(warnings: Sequence[str], video_path: Path) -> list[str]:
                 text = text.replace(path, "<video>" if path.endswith(video_path.name) else "<folder>")
         out.append(text)
     return out
-
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _versions() -> dict[str, str]:

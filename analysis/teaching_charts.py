@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analysis.charts import _CONFIG_LAYOUT, _bars, _time_axis, colour
-from analysis.moments import clock, display_name
-from models.taxonomy import load_taxonomy
+from analysis.moments import clock
+from models.taxonomy import display_name, load_taxonomy
 
 Segments = Sequence[Mapping[str, Any]]
 
@@ -193,3 +193,46 @@ def motion_per_phase(motion: Mapping[str, Any]) -> pd.DataFrame:
         return pd.DataFrame(columns=["phase", "path_length_norm", "time_on_screen_s", "idle_s"])
     return (table.groupby("phase", sort=False)[["path_length_norm", "time_on_screen_s", "idle_s"]].sum()
             .reset_index())
+
+
+def boxes_on_frame(rgb: Any, boxes: Sequence[Mapping[str, Any]], frame_size: tuple[int, int], title: str = "",
+                   dashed: Sequence[Mapping[str, Any]] = ()) -> go.Figure:
+    """A video frame with instrument boxes drawn over it, numbered as listed (the editor's rows).
+
+    `boxes` are {x1, y1, x2, y2, label} in pixels of a `frame_size` (width, height) frame; `rgb` (HxWx3, any
+    size: it is stretched to the frame) may be None (a grey canvas). `dashed` boxes (e.g. the model's,
+    where they were changed) are drawn thin and dashed, unnumbered.
+    """
+    import base64
+
+    import cv2
+    import numpy as np
+
+    width, height = int(frame_size[0]), int(frame_size[1])
+    fig = go.Figure()
+    if rgb is not None:
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if ok:
+            fig.add_layout_image(source="data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode(),
+                                 x=0, y=0, sizex=width, sizey=height, xref="x", yref="y", sizing="stretch",
+                                 layer="below")
+    for number, box in enumerate(boxes, start=1):
+        c = colour(str(box["label"]), "tool")
+        x1, y1, x2, y2 = (float(box[k]) for k in ("x1", "y1", "x2", "y2"))
+        fig.add_shape(type="rect", x0=x1, y0=y1, x1=x2, y1=y2, line=dict(color=c, width=3))
+        fig.add_annotation(x=x1, y=y1, text=f"{number} {display_name(str(box['label']), 'tool')}", showarrow=False,
+                           xanchor="left", yanchor="bottom", font=dict(color="#ffffff", size=12), bgcolor=c)
+        fig.add_trace(go.Scatter(x=[x1, x2, x2, x1, x1], y=[y1, y1, y2, y2, y1], mode="lines", line=dict(width=0),
+                                 fill="toself", fillcolor="rgba(0,0,0,0)", showlegend=False,
+                                 name=f"box {number}", hoveron="fills",
+                                 hovertemplate=f"box {number}: {display_name(str(box['label']), 'tool')}<br>"
+                                               f"({x1:.0f}, {y1:.0f})–({x2:.0f}, {y2:.0f})<extra></extra>"))
+    for box in dashed:
+        fig.add_shape(type="rect", x0=float(box["x1"]), y0=float(box["y1"]), x1=float(box["x2"]), y1=float(box["y2"]),
+                      line=dict(color=colour(str(box["label"]), "tool"), width=1, dash="dash"))
+    fig.update_xaxes(range=[0, width], showgrid=False, zeroline=False, constrain="domain", title_text="x (px)")
+    fig.update_yaxes(range=[height, 0], showgrid=False, zeroline=False, scaleanchor="x", title_text="y (px)")
+    fig.update_layout(title=title, height=max(300, min(640, int(560 * height / max(width, 1)) + 80)),
+                      dragmode=False, plot_bgcolor="#444444", **_CONFIG_LAYOUT)
+    return fig

@@ -1,19 +1,13 @@
 """Streamlit entry point: a thin script that declares the pages (st.navigation) and runs one."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import streamlit as st
 
-# `streamlit run app/main.py` puts app/ on sys.path, not the repository root.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from app.auth import password_gate  # noqa: E402
-from app.icon import app_icon  # noqa: E402
-from app.state import init_state  # noqa: E402
+from app.auth import password_gate
+from app.icon import app_icon
+from app.state import init_state
 
 st.set_page_config(page_title="SurgLens", page_icon=app_icon(), layout="wide")  # drawn here: nothing fetched
 if not password_gate():  # SURGLENS_PASSWORD set and this session has not given it: no page at all

@@ -17,10 +17,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.charts import case_timeline, motion_heatmap, trajectories
-from analysis.clips import analysed_rate, representative_frame, representative_time
+from analysis.clips import representative_frame, representative_time
 from analysis.moments import Moment, key_moments, phase_segments
-from analysis.results import ANATOMY, ANNOTATED, MOTION, TOOL_PRESENCE, CaseResult
-from library import CaseRecord, Library, Settings
+from analysis.results import CaseResult, CaseResultError, MotionReport
+from library import CaseRecord, Library, LibraryError, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_ROOTS = (REPO / "runs",)  # besides each model's own folder
@@ -42,7 +42,7 @@ class CaseData:
     """What Case review draws from an analysed case folder."""
 
     case_dir: Path
-    case: dict[str, Any]
+    result: CaseResult
     duration_s: float
     frame_size: tuple[int, int]  # of the analysed frames, which detections and trajectories refer to
     segments: list[dict[str, Any]]
@@ -63,19 +63,19 @@ def version_of(record: CaseRecord) -> str:
 def case_data(case_dir: str, version: str) -> CaseData:
     """The analysed case in `case_dir` (raises analysis.results.CaseResultError when it has none)."""
     result = CaseResult.load(case_dir)
-    video = result.case.get("video") or {}
+    motion = result.motion()
     return CaseData(
         case_dir=Path(case_dir),
-        case=result.case,
-        duration_s=float(video.get("duration_s") or 0.0),
-        frame_size=analysed_rate(result.case)[1],
+        result=result,
+        duration_s=result.duration_s,
+        frame_size=result.frame_size,
         segments=phase_segments(result),
-        presence=result.table(TOOL_PRESENCE),
-        motion=result.json(MOTION) or {},
+        presence=result.tool_presence(),
+        motion=motion.to_dict() if motion else {},
         moments=key_moments(result),
-        annotated=result.path / ANNOTATED if result.has(ANNOTATED) else None,
+        annotated=result.annotated_video,
         frame_time_s=representative_time(result),
-        anatomy=result.table(ANATOMY),
+        anatomy=result.anatomy(),
     )
 
 
@@ -100,6 +100,27 @@ def timeline_figure(case_dir: str, version: str, comments: tuple, playhead_s: fl
     data = case_data(case_dir, version)
     return case_timeline(data.segments, data.presence, data.duration_s, comments, data.moments, playhead_s=playhead_s,
                          anatomy=data.anatomy)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def overlay_data(case_dir: str, version: str) -> dict[str, Any]:
+    """Case review's player overlay (boxes at the video's rate, phase strip), built once per case version."""
+    from analysis.review_overlay import overlay_payload
+
+    data = case_data(case_dir, version)
+    r = data.result
+    return overlay_payload(r.detections(), r.frame_interval_s, r.frame_size, data.segments, r.duration_s)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def case_thumbnail(case_dir: str, video_path: str, version: str, mask: tuple = ()) -> bytes | None:
+    """The Library's thumbnail (JPEG bytes) of an analysed case, made from the video for cases analysed
+    before thumbnails were (`mask` regions black); None when it has none and none can be made."""
+    try:
+        path = CaseResult.load(case_dir).thumbnail(video_path, mask=[list(r) for r in mask])
+        return path.read_bytes() if path else None
+    except (CaseResultError, OSError, ValueError):
+        return None
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -141,14 +162,14 @@ def anatomy_model(ref: str = ANATOMY_MODEL) -> tuple[Any, str | None]:
 @st.cache_data(max_entries=16, show_spinner="Segmenting the anatomy...")
 def anatomy_still(video_path: str, time_s: float, mask: tuple = (), ref: str = ANATOMY_MODEL) -> AnatomyStill | None:
     """The anatomy model on the frame at `time_s` (`mask` regions black); None without a model or a readable frame."""
-    from video.overlay import MaskAnnotator
+    from models.annotators import MaskAnnotator
 
     model, _ = anatomy_model(ref)
     frame = frame_at(video_path, time_s, mask=mask)
     if model is None or frame is None:
         return None
     result = model([frame])[0]
-    return AnatomyStill(time_s=float(time_s), frame=frame, overlay=MaskAnnotator(model.classes)(frame, result.labels),
+    return AnatomyStill(time_s=float(time_s), frame=frame, overlay=MaskAnnotator(model.classes).annotate(frame, result.labels),
                         cvs=dict(result.cvs), areas=dict(result.areas))
 
 
@@ -173,9 +194,9 @@ def library_tables(_lib: Library, _records: tuple[CaseRecord, ...], stamp: tuple
         phases += [{"case_id": r.id, "title": r.title, "phase": k, "seconds": v, "share": v / total}
                    for k, v in r.phase_seconds.items()]
         tools += [{"case_id": r.id, "title": r.title, "tool": k, "seconds": v} for k, v in r.tool_seconds.items()]
-        motion_file = _lib.case_dir(r.id) / MOTION
-        if motion_file.exists():
-            per_tool = (json.loads(motion_file.read_text()).get("per_tool") or {})
+        report = _motion_of(_lib, r.id)
+        if report is not None:
+            per_tool = report.per_tool
             motion += [{"case_id": r.id, "title": r.title, "tool": k,
                         **{m: v for m, v in values.items() if m not in ("heatmap", "label")}}
                        for k, values in per_tool.items()]
@@ -185,6 +206,19 @@ def library_tables(_lib: Library, _records: tuple[CaseRecord, ...], stamp: tuple
         tools=_frame(tools, ["case_id", "title", "tool", "seconds"]),
         motion=_frame(motion, ["case_id", "title", "tool"]),
     )
+
+
+def _motion_of(lib: Library, case_id: int) -> MotionReport | None:
+    try:
+        return lib.case_results(case_id).motion()
+    except (CaseResultError, LibraryError):
+        return None
+
+
+def motion_of(lib: Library, case_id: int) -> dict[str, Any]:
+    """A case's motion report as the chart builders take it ({} when it has none)."""
+    report = _motion_of(lib, case_id)
+    return report.to_dict() if report else {}
 
 
 def _frame(rows: list[dict[str, Any]], empty_columns: list[str]) -> pd.DataFrame:

@@ -4,22 +4,23 @@
 with its usual options). The extra route answers HTTP range requests for files of the library's
 videos/ and cases/ folders behind signed, expiring links (app/video_links.py), so the player
 streams a long recording from disk instead of Streamlit loading it into memory.
+
+Deep links (`/analytics?case=1`): Streamlit's frontend looks for its server under the page's path
+first (`/analytics/_stcore/health` and `host-config`, which Streamlit answers 404 so that it falls
+back to the root), a failed request in the browser's console and the server's log on every deep
+link. Each page's path here serves Streamlit's own index.html with `window.__streamlit.BACKEND_BASE_URL`
+set to the root, so the frontend asks the root only.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run app/server.py` puts app/ on sys.path, not the repository root
-    sys.path.insert(0, str(ROOT))
+import streamlit as st
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
-import streamlit as st  # noqa: E402
-from starlette.requests import Request  # noqa: E402
-from starlette.responses import FileResponse, PlainTextResponse, Response  # noqa: E402
-from starlette.routing import Route  # noqa: E402
-
-from app import video_links  # noqa: E402
+from app import video_links
 
 MAIN = Path(__file__).resolve().parent / "main.py"
 MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
@@ -46,8 +47,35 @@ async def library_video(request: Request) -> Response:
     return response
 
 
+# Before Streamlit's bundle runs: its connection code reads window.__streamlit once, at load.
+ROOT_BACKEND = ("<script>window.__streamlit=Object.assign({},window.__streamlit,"
+                "{BACKEND_BASE_URL:window.location.origin+'/'});</script>")
+
+
+def page_paths() -> list[str]:
+    """The URL paths of the app's pages (st.Page's default: the file's stem under app/views/)."""
+    return sorted(p.stem for p in (MAIN.parent / "views").glob("*.py") if not p.stem.startswith("_"))
+
+
+def page_index_html() -> str:
+    """Streamlit's index.html with the server at the root (see the module's docstring)."""
+    from streamlit.file_util import get_static_dir
+
+    html = (Path(get_static_dir()) / "index.html").read_text(encoding="utf-8")
+    head = html.find("<head>")
+    if head < 0:
+        raise RuntimeError("Streamlit's index.html has no <head>; cannot point deep links at the root")
+    return html[:head + len("<head>")] + ROOT_BACKEND + html[head + len("<head>"):]
+
+
+async def page_html(request: Request) -> Response:
+    """A deep link to a page: the app's HTML, which connects to the server at the root."""
+    return HTMLResponse(page_index_html(), headers={"Cache-Control": "no-cache"})
+
+
 def routes() -> list[Route]:
-    return [Route(video_links.ROUTE_PREFIX + "/{token}/{path:path}", library_video, methods=["GET", "HEAD"])]
+    return [Route(video_links.ROUTE_PREFIX + "/{token}/{path:path}", library_video, methods=["GET", "HEAD"]),
+            *(Route(f"/{name}", page_html, methods=["GET", "HEAD"]) for name in page_paths())]
 
 
 video_links.ROUTES_ACTIVE = True

@@ -7,10 +7,11 @@ from typing import Any, Sequence
 import pandas as pd
 import streamlit as st
 
-from analysis.moments import clock, display_name
+from analysis.moments import clock
 from app.widgets import parse_clock
 from library import CaseRecord, Library
-from models.taxonomy import load_taxonomy
+from library.db import Status
+from models.taxonomy import display_name, load_taxonomy
 
 ALL_CASES = 0  # the "no teaching set" choice of the set picker
 
@@ -56,7 +57,7 @@ def open_teaching_page(title: str, key: str) -> tuple[Library, CaseRecord, list[
     init_state()
     lib = library_or_stop()
     st.title(title)
-    done = lib.list_cases(statuses=("done",), order="oldest")
+    done = lib.list_cases(statuses=(Status.DONE,), order="oldest")
     if not done:
         st.info("No analysed case yet. Upload and analyse a video on the Library page first.")
         st.page_link(LIBRARY, label="Go to the library", icon=":material/video_library:")
@@ -96,6 +97,34 @@ def tool_marks_of(table: pd.DataFrame) -> list[tuple[float, list[str]]]:
         names = [choices.get(str(t), str(t)) for t in (list(tools) if tools is not None and not _blank(tools) else [])]
         out.append((parse_clock(str(time)), names))
     return out
+
+
+BOX_COLUMNS = ["instrument", "x1", "y1", "x2", "y2", "wrong", "confidence"]
+
+
+def boxes_frame(boxes: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Boxes {x1, y1, x2, y2, label[, confidence]} as the box editor's rows (instrument display names)."""
+    rows = [{"instrument": display_name(b["label"], "tool"), **{k: float(b[k]) for k in ("x1", "y1", "x2", "y2")},
+             "wrong": False, "confidence": b.get("confidence")} for b in boxes]
+    table = pd.DataFrame(rows, columns=BOX_COLUMNS)
+    return table.astype({"x1": float, "y1": float, "x2": float, "y2": float, "wrong": bool, "confidence": float})
+
+
+def boxes_of(table: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The box editor's rows as (kept boxes, boxes marked wrong); a row lacking an instrument or a
+    coordinate raises ValueError naming it (fill it in or delete it)."""
+    choices = tool_choices()
+    kept, wrong = [], []
+    for number, (_, row) in enumerate(table.iterrows(), start=1):
+        values = [row.get(k) for k in ("instrument", "x1", "y1", "x2", "y2")]
+        if all(_blank(v) for v in values):
+            continue
+        if any(_blank(v) for v in values):
+            raise ValueError(f"box {number} is incomplete: give its instrument and x1, y1, x2, y2, or delete the row")
+        box = {"label": choices.get(str(values[0]), str(values[0])),
+               **{k: float(v) for k, v in zip(("x1", "y1", "x2", "y2"), values[1:])}}
+        (wrong if bool(row.get("wrong")) and not _blank(row.get("wrong")) else kept).append(box)
+    return kept, wrong
 
 
 def _blank(value: Any) -> bool:

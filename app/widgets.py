@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from analysis.moments import clock
 from app.resources import get_library
 from library import CaseRecord, Library
+from library.db import Status
 
 CASE_REVIEW = "views/case_review.py"  # relative to app/main.py, as st.switch_page wants
 LIBRARY = "views/library.py"
@@ -17,6 +18,7 @@ POLL_S = 2.0  # how often progress bars re-read the database
 STALLED_S = 30.0  # a queue this old with nothing running probably has no worker
 STAGE_TEXT = {
     "playback": "making a browser-playable copy",
+    "thumbnail": "saving the thumbnail",
     "starting": "starting",
     "frames": "analysing frames",
     "quality": "measuring image quality",
@@ -133,7 +135,7 @@ def player_tools(fps: float, key: str = "player_tools") -> float | None:
 def progress_of(case: CaseRecord) -> tuple[float, str]:
     """(fraction 0..1, one line) describing a queued or running analysis."""
     p = case.progress
-    if case.status == "queued":
+    if case.status == Status.QUEUED:
         return 0.0, f"{case.title}: waiting for the analysis worker"
     stage = STAGE_TEXT.get(p.stage or "starting", p.stage or "starting")
     frames = f" {p.done}/{p.total} frames" if p.stage == "frames" and p.total else ""
@@ -142,12 +144,12 @@ def progress_of(case: CaseRecord) -> tuple[float, str]:
 
 
 def _active(lib: Library, case_id: int | None) -> list[CaseRecord]:
-    cases = lib.list_cases(statuses=("running", "queued"), order="oldest")
+    cases = lib.list_cases(statuses=(Status.RUNNING, Status.QUEUED), order="oldest")
     return [c for c in cases if case_id is None or c.id == case_id]
 
 
 def _stalled(cases: list[CaseRecord]) -> bool:
-    if not cases or any(c.status == "running" for c in cases):
+    if not cases or any(c.status == Status.RUNNING for c in cases):
         return False
     queued_since = min(c.updated_at for c in cases)
     return (datetime.now(timezone.utc) - queued_since).total_seconds() > STALLED_S

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from library.config import Settings
+from library.db import Outcome, Status
 from library.store import Library
 
 DEFAULT_MEMORY_GB = 2.0  # peak RSS of one analysis measured at 1.8-2.0 GB on 10-64 min recordings
@@ -93,7 +94,7 @@ def analyse_case(settings: Settings, case_id: int, analyze: Callable | None = No
         library.jobs.recover_stale()
         outcome = Worker(library, analyze).run_once(case_id=case_id)
     if outcome is None:
-        return {"case_id": case_id, "status": "skipped", "error": "another worker has its job", "seconds": 0.0}
+        return {"case_id": case_id, "status": Outcome.SKIPPED, "error": "another worker has its job", "seconds": 0.0}
     return asdict(outcome)
 
 
@@ -107,8 +108,8 @@ def analyse_file(video: Path, out_dir: Path, config: dict[str, Any]) -> dict:
     try:
         analyze_video(video, out_dir, AnalysisConfig(**config))
     except Exception as exc:  # reported per video; the batch goes on
-        return {"status": "failed", "error": one_line(exc), "seconds": round(time.monotonic() - started, 3)}
-    return {"status": "done", "error": None, "seconds": round(time.monotonic() - started, 3)}
+        return {"status": Outcome.FAILED, "error": one_line(exc), "seconds": round(time.monotonic() - started, 3)}
+    return {"status": Outcome.DONE, "error": None, "seconds": round(time.monotonic() - started, 3)}
 
 
 # ------------------------------------------------------------------------ planning (on the driver)
@@ -135,7 +136,7 @@ def library_tasks(library: Library, videos: Sequence[Path] | None = None, *, ret
     """
     library.jobs.recover_stale()
     if videos is None:
-        cases = [library.get_case(j.case_id) for j in library.jobs.list_jobs(("queued",))]
+        cases = [library.get_case(j.case_id) for j in library.jobs.list_jobs((Status.QUEUED,))]
         labels = {c.id: f"case {c.id}" for c in cases}
     else:
         cases, labels = [], {}
@@ -152,14 +153,14 @@ def library_tasks(library: Library, videos: Sequence[Path] | None = None, *, ret
             continue
         seen.add(case.id)
         status = case.status
-        if status == "failed" and retry_failed:
-            case, status = library.requeue(case.id), "queued"
-        if status == "queued":
+        if status == Status.FAILED and retry_failed:
+            case, status = library.requeue(case.id), Status.QUEUED
+        if status == Status.QUEUED:
             tasks.append(BatchTask(label, float(case.duration_s or 0.0), analyse_case,
                                    (library.settings, case.id, analyze, setup_logging), case_id=case.id))
-        elif status == "done":
+        elif status == Status.DONE:
             skipped[label] = "already done"
-        elif status == "failed":
+        elif status == Status.FAILED:
             skipped[label] = f"failed before ({case.error}); --retry-failed analyses it again"
         else:
             skipped[label] = "another worker is analysing it"
@@ -182,7 +183,7 @@ def case_fraction(library: Library) -> Callable[[BatchTask], float | None]:
 def folder_tasks(videos: Sequence[Path], root: Path, out: Path,
                  config: dict[str, Any]) -> tuple[list[BatchTask], dict[str, str]]:
     """Tasks writing `out/<video path under root>` case folders; finished ones are skipped."""
-    from analysis.pipeline import is_case_folder
+    from analysis.results import is_case_folder
 
     tasks: list[BatchTask] = []
     skipped: dict[str, str] = {}
@@ -276,13 +277,13 @@ def run_batch(tasks: Sequence[BatchTask], executor: Executor, *, skipped: dict[s
                 except Exception as exc:  # the task itself died (e.g. its process was killed)
                     from library.worker import one_line
 
-                    outcome = {"status": "failed", "error": one_line(exc), "seconds": 0.0}
+                    outcome = {"status": Outcome.FAILED, "error": one_line(exc), "seconds": 0.0}
                 finished_weight += weights[task.key]
                 status, seconds = outcome.get("status"), float(outcome.get("seconds") or 0.0)
-                if status == "done":
+                if status == Outcome.DONE:
                     result.done.append(task.key)
                     report(f"{task.key}: done in {seconds:.1f} s")
-                elif status == "skipped":
+                elif status == Outcome.SKIPPED:
                     result.skipped[task.key] = str(outcome.get("error"))
                     report(f"{task.key}: skipped ({outcome.get('error')})")
                 else:

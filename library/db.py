@@ -8,6 +8,7 @@ filters are plain joins on every backend.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,31 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-CASE_STATUSES = ("queued", "running", "done", "failed")
+
+class Status(StrEnum):
+    """Where a case, and the job analysing it, stands; stored as its string value."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Status.DONE, Status.FAILED)
+
+
+class Outcome(StrEnum):
+    """How one job ended for the worker that ran it."""
+
+    DONE = "done"
+    FAILED = "failed"
+    RELEASED = "released"  # the worker stopped: the job went back to the queue, not counted as an attempt
+    LOST = "lost"  # taken back as stale, or the case was deleted, before it finished
+    SKIPPED = "skipped"  # (a batch) another worker holds the job
+
+
+CASE_STATUSES = tuple(Status)
 JOB_STATUSES = CASE_STATUSES
 COMMENT_KINDS = ("comment", "bookmark")
 FEATURE_KINDS = ("phase", "tool")
@@ -88,7 +113,7 @@ class Case(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200), default="")
-    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    status: Mapped[str] = mapped_column(String(16), index=True, default=Status.QUEUED.value)
     error: Mapped[str | None] = mapped_column(Text)
     progress_stage: Mapped[str | None] = mapped_column(String(64))
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
@@ -200,7 +225,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    status: Mapped[str] = mapped_column(String(16), index=True, default=Status.QUEUED.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(128))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -221,6 +246,28 @@ class ReferenceLabels(Base):
 
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     segments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{start_s, end_s, label}]
+    author: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class BoxCorrection(Base):
+    """An educator's instrument boxes on one frame of a case, kept beside the model's detections (never changed).
+
+    `boxes` is the whole corrected set for the frame ([{x1, y1, x2, y2, label}], pixels of the upright video
+    frame of `width` x `height`); an empty list says the frame shows no instrument. Added by migration 0003.
+    """
+
+    __tablename__ = "box_corrections"
+    __table_args__ = (UniqueConstraint("case_id", "frame_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    timestamp_s: Mapped[float] = mapped_column(Float)
+    frame_index: Mapped[int] = mapped_column(Integer)  # round(timestamp_s * the video's fps)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     author: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -3,8 +3,8 @@
 A case zip holds, under one folder named after the case's pseudonymous title:
 `case.json` (without the source file's path, hash or container metadata, or the decoder's
 warnings, which may quote storage paths), every Parquet table as
-`tables/<name>.csv`, the other result JSON files, the Cholec80-format phase file when present,
-the annotated video and clips, `teaching.json` (metadata, tags, comments and bookmarks) and
+`tables/<name>.csv`, the other result JSON files, the Cholec80-format phase file when present, `standard/` (detections as COCO results JSON with
+`coco_categories.json`, tracks as MOTChallenge txt), the annotated video and clips, `teaching.json` (metadata, tags, comments and bookmarks) and
 `report.html`. No export carries the operation date (the case's or the container's), the
 analysis date, or any file path (a custom weights path is reduced to its file name). The case's
 mask regions (burned-in text, video/mask.py) are black in the report's key frames and the clips; an
@@ -23,13 +23,13 @@ import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Sequence
 
-import pandas as pd
-
-from analysis.moments import clock, display_name, phase_segments
-from analysis.results import ANNOTATED, CASE_JSON, CLIPS_DIR, MOTION, PHASE_CHOLEC80, CaseResult
+from analysis.moments import clock, phase_segments
+from analysis.results import CaseResult
+from library.db import Status
 from library.errors import LibraryError
 from library.records import CaseRecord, CommentRecord
 from library.store import PROBE_FIELDS, Library
+from models.taxonomy import display_name
 
 # Chart builders plug in here: (case, results or None, comments) -> plotly figures for the report.
 FigureBuilder = Callable[[CaseRecord, CaseResult | None, list[CommentRecord]], Sequence[Any]]
@@ -88,6 +88,19 @@ def _teaching_json(library: Library, record: CaseRecord, comments: list[CommentR
     }, indent=2)
 
 
+def _write_standard_formats(zf: zipfile.ZipFile, result: CaseResult, root: str) -> None:
+    """Detections as COCO results JSON (with its categories) and tracks as MOTChallenge txt."""
+    from analysis.clips import class_names_of
+    from analysis.formats import coco_categories, coco_results, mot_text
+
+    table = result.detections()
+    if table.empty:
+        return
+    zf.writestr(f"{root}/standard/detections_coco_results.json", json.dumps(coco_results(table)))
+    zf.writestr(f"{root}/standard/coco_categories.json", json.dumps(coco_categories(class_names_of(table))))
+    zf.writestr(f"{root}/standard/tracks_mot.txt", mot_text(table))
+
+
 def _write_reference(zf: zipfile.ZipFile, library: Library, case_id: int, root: str) -> None:
     """An educator's corrected phases (library.teaching), as JSON and a Cholec80 file, beside the model's."""
     from library.teaching import Teaching
@@ -112,32 +125,30 @@ def _write_case(zf: zipfile.ZipFile, library: Library, case_id: int, root: str, 
     zf.writestr(f"{root}/report.html", _report(record, result, comments, figures))
     if result is None:
         return
-    folder = result.path
-    zf.writestr(f"{root}/{CASE_JSON}", json.dumps(public_case_json(result.case, library.settings.data_dir), indent=2))
-    for file in sorted(folder.iterdir()):
-        if file.suffix == ".parquet":
-            zf.writestr(f"{root}/tables/{file.stem}.csv", pd.read_parquet(file).to_csv(index=False))
-        elif file.suffix == ".json" and file.name != CASE_JSON:
-            zf.write(file, f"{root}/{file.name}")
-    if result.has(PHASE_CHOLEC80):
-        zf.write(folder / PHASE_CHOLEC80, f"{root}/{PHASE_CHOLEC80}")
+    zf.writestr(f"{root}/case.json", json.dumps(public_case_json(result.to_dict(), library.settings.data_dir), indent=2))
+    for stem, table in result.tables():
+        zf.writestr(f"{root}/tables/{stem}.csv", table.to_csv(index=False))
+    for name, document in result.documents():
+        zf.writestr(f"{root}/{name}", json.dumps(document))
+    if result.cholec80_phases is not None:
+        zf.write(result.cholec80_phases, f"{root}/{result.cholec80_phases.name}")
+    _write_standard_formats(zf, result, root)
     _write_reference(zf, library, case_id, root)
-    videos = [folder / ANNOTATED] if result.has(ANNOTATED) and _masked_as_set(result, record) else []
-    if (folder / CLIPS_DIR).is_dir():
-        videos += sorted(p for p in (folder / CLIPS_DIR).iterdir() if p.is_file())
+    videos = [result.annotated_video] if result.annotated_video and _masked_as_set(result, record) else []
+    videos += [path for _, _, path in result.cached_clips()]
     for file in videos:  # already compressed: store, do not deflate again
-        zf.write(file, f"{root}/{file.relative_to(folder).as_posix()}", compress_type=zipfile.ZIP_STORED)
+        zf.write(file, f"{root}/{file.relative_to(result.path).as_posix()}", compress_type=zipfile.ZIP_STORED)
 
 
 def _masked_as_set(result: CaseResult, record: CaseRecord) -> bool:
     """Whether the analysis's annotated video was made with the case's current mask regions."""
-    summary = ((result.case.get("stages") or {}).get("annotate") or {}).get("summary") or {}
+    summary = result.summary("annotate")
     used = [tuple(float(v) for v in r) for r in summary.get("mask_regions") or ()]
     return used == [tuple(r) for r in record.mask_regions]
 
 
 def _results_or_none(library: Library, record: CaseRecord) -> CaseResult | None:
-    if record.status != "done":
+    if record.status != Status.DONE:
         return None
     try:
         return library.case_results(record.id)
@@ -357,10 +368,9 @@ def _report(record: CaseRecord, result: CaseResult | None, comments: list[Commen
         parts += [f"<figure><img src='{uri}' alt='{e(caption)}'><figcaption>{e(caption)}</figcaption></figure>"
                   for caption, uri in frames]
         parts.append("</div>")
-    stages = (result.case.get("stages") or {}) if result else {}
-    motion = ((stages.get("motion") or {}).get("summary") or {}).get("per_tool")
-    if not motion and result is not None:
-        motion = (result.json(MOTION) or {}).get("per_tool")
+    motion = result.summary("motion").get("per_tool") if result else None
+    if not motion and result is not None and (report := result.motion()) is not None:
+        motion = report.per_tool
     if motion:
         parts += ["<h2>Motion per instrument</h2>",
                   _table(("Instrument", *MOTION_COLUMNS.values()),

@@ -90,9 +90,9 @@ class JobQueue:
 
     def enqueue(self, session: Session, case: db.Case) -> db.Job:
         """Queue an analysis of `case` inside the caller's transaction."""
-        job = db.Job(case=case, status="queued")
+        job = db.Job(case=case, status=db.Status.QUEUED)
         session.add(job)
-        case.status, case.error = "queued", None
+        case.status, case.error = db.Status.QUEUED, None
         for key, value in _PROGRESS_CLEARED.items():
             setattr(case, key, value)
         return job
@@ -100,7 +100,7 @@ class JobQueue:
     def claim(self, worker_id: str, case_id: int | None = None) -> ClaimedJob | None:
         """Take the oldest queued job (of `case_id` only, when given) for `worker_id`; None when there is none."""
         with self._sessions() as s:
-            queued = select(db.Job.id).where(db.Job.status == "queued").order_by(db.Job.id)
+            queued = select(db.Job.id).where(db.Job.status == db.Status.QUEUED).order_by(db.Job.id)
             if case_id is not None:
                 queued = queued.where(db.Job.case_id == case_id)
             if s.get_bind().dialect.name == "postgresql":
@@ -112,8 +112,8 @@ class JobQueue:
                 now = db.utcnow()
                 claimed = s.execute(
                     update(db.Job)
-                    .where(db.Job.id == job_id, db.Job.status == "queued")
-                    .values(status="running", worker_id=worker_id, attempts=db.Job.attempts + 1, started_at=now,
+                    .where(db.Job.id == job_id, db.Job.status == db.Status.QUEUED)
+                    .values(status=db.Status.RUNNING, worker_id=worker_id, attempts=db.Job.attempts + 1, started_at=now,
                             heartbeat_at=now, finished_at=None, error=None)
                     .execution_options(synchronize_session=False)
                 ).rowcount
@@ -122,7 +122,7 @@ class JobQueue:
                     continue
                 job = s.get(db.Job, job_id)
                 case = job.case
-                case.status, case.error = "running", None
+                case.status, case.error = db.Status.RUNNING, None
                 case.progress_stage, case.progress_done, case.progress_total = "starting", 0, 0
                 case.progress_eta_s, case.progress_at = None, now
                 claimed_job = ClaimedJob(
@@ -144,7 +144,7 @@ class JobQueue:
         """Update the job only while `job.worker_id` still owns it; False when it does not."""
         result = s.execute(
             update(db.Job)
-            .where(db.Job.id == job.job_id, db.Job.worker_id == job.worker_id, db.Job.status == "running")
+            .where(db.Job.id == job.job_id, db.Job.worker_id == job.worker_id, db.Job.status == db.Status.RUNNING)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -176,7 +176,7 @@ class JobQueue:
         """
         with self._sessions() as s:
             now = db.utcnow()
-            if not self._owned(s, job, status="done", finished_at=now, heartbeat_at=now, error=None):
+            if not self._owned(s, job, status=db.Status.DONE, finished_at=now, heartbeat_at=now, error=None):
                 s.rollback()
                 return False
             s.execute(delete(db.CaseFeature).where(db.CaseFeature.case_id == job.case_id))
@@ -187,7 +187,7 @@ class JobQueue:
                 s.execute(insert(db.CaseFeature), rows)
             total = int(progress.total) if progress is not None else 0
             values: dict[str, Any] = {
-                "status": "done", "error": None, "analysed_at": now, "analysis_config": config,
+                "status": db.Status.DONE, "error": None, "analysed_at": now, "analysis_config": config,
                 "progress_stage": "done", "progress_done": total, "progress_total": total, "progress_eta_s": 0.0,
                 "progress_at": now,
             }
@@ -201,21 +201,21 @@ class JobQueue:
         """Mark the job and its case failed with a one-line `reason`; False when the job was lost."""
         with self._sessions() as s:
             now = db.utcnow()
-            if not self._owned(s, job, status="failed", finished_at=now, error=reason):
+            if not self._owned(s, job, status=db.Status.FAILED, finished_at=now, error=reason):
                 s.rollback()
                 return False
-            self._update_case(s, job.case_id, status="failed", error=reason, **_PROGRESS_CLEARED)
+            self._update_case(s, job.case_id, status=db.Status.FAILED, error=reason, **_PROGRESS_CLEARED)
             s.commit()
             return True
 
     def release(self, job: ClaimedJob) -> bool:
         """Give a job back to the queue (the worker is stopping); the attempt does not count."""
         with self._sessions() as s:
-            if not self._owned(s, job, status="queued", worker_id=None, heartbeat_at=None, started_at=None,
+            if not self._owned(s, job, status=db.Status.QUEUED, worker_id=None, heartbeat_at=None, started_at=None,
                                attempts=db.Job.attempts - 1):
                 s.rollback()
                 return False
-            self._update_case(s, job.case_id, status="queued", error=None, **_PROGRESS_CLEARED)
+            self._update_case(s, job.case_id, status=db.Status.QUEUED, error=None, **_PROGRESS_CLEARED)
             s.commit()
             return True
 
@@ -229,17 +229,17 @@ class JobQueue:
         released: list[int] = []
         with self._sessions() as s:
             rows = s.execute(select(db.Job.id, db.Job.case_id, db.Job.worker_id)
-                             .where(db.Job.status == "running", db.Job.worker_id.startswith(prefix, autoescape=True))).all()
+                             .where(db.Job.status == db.Status.RUNNING, db.Job.worker_id.startswith(prefix, autoescape=True))).all()
             for row in rows:
                 taken = s.execute(
                     update(db.Job)
-                    .where(db.Job.id == row.id, db.Job.status == "running", db.Job.worker_id == row.worker_id)
-                    .values(status="queued", worker_id=None, heartbeat_at=None, started_at=None,
+                    .where(db.Job.id == row.id, db.Job.status == db.Status.RUNNING, db.Job.worker_id == row.worker_id)
+                    .values(status=db.Status.QUEUED, worker_id=None, heartbeat_at=None, started_at=None,
                             attempts=db.Job.attempts - 1)
                     .execution_options(synchronize_session=False)
                 ).rowcount
                 if taken == 1:
-                    self._update_case(s, row.case_id, status="queued", error=None, **_PROGRESS_CLEARED)
+                    self._update_case(s, row.case_id, status=db.Status.QUEUED, error=None, **_PROGRESS_CLEARED)
                     released.append(row.id)
             s.commit()
         return released
@@ -255,7 +255,7 @@ class JobQueue:
         with self._sessions() as s:
             running = s.execute(
                 select(db.Job.id, db.Job.case_id, db.Job.worker_id, db.Job.heartbeat_at, db.Job.started_at,
-                       db.Job.attempts).where(db.Job.status == "running")
+                       db.Job.attempts).where(db.Job.status == db.Status.RUNNING)
             ).all()
             for row in running:
                 silent = row.heartbeat_at is None or row.heartbeat_at < cutoff
@@ -264,14 +264,14 @@ class JobQueue:
                 if row.attempts >= self.settings.max_attempts:
                     reason = (f"analysis interrupted {row.attempts} times (the worker stopped during it each time); "
                               "see the worker log")
-                    job_values: dict[str, Any] = {"status": "failed", "finished_at": db.utcnow(), "error": reason}
-                    case_values: dict[str, Any] = {"status": "failed", "error": reason}
+                    job_values: dict[str, Any] = {"status": db.Status.FAILED, "finished_at": db.utcnow(), "error": reason}
+                    case_values: dict[str, Any] = {"status": db.Status.FAILED, "error": reason}
                 else:
-                    job_values = {"status": "queued", "worker_id": None, "heartbeat_at": None, "started_at": None}
-                    case_values = {"status": "queued", "error": None}
+                    job_values = {"status": db.Status.QUEUED, "worker_id": None, "heartbeat_at": None, "started_at": None}
+                    case_values = {"status": db.Status.QUEUED, "error": None}
                 taken = s.execute(
                     update(db.Job)
-                    .where(db.Job.id == row.id, db.Job.status == "running", db.Job.worker_id == row.worker_id)
+                    .where(db.Job.id == row.id, db.Job.status == db.Status.RUNNING, db.Job.worker_id == row.worker_id)
                     .values(**job_values)
                     .execution_options(synchronize_session=False)
                 ).rowcount

@@ -63,7 +63,7 @@ class CaseRecord:
 
     @property
     def is_finished(self) -> bool:
-        return self.status in ("done", "failed")
+        return self.status in (db.Status.DONE, db.Status.FAILED)
 
     def teaching_dict(self) -> dict[str, Any]:
         """Metadata, tags and summary for exports: no file name, hash, path or video metadata."""

@@ -44,10 +44,11 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from analysis.results import CaseResult, CaseResultError
 from library import db
 from library.config import Settings
+from library.db import Status
 from library.errors import IngestError, LibraryError, NotFoundError
 from library.jobs import JobQueue
 from library.records import CaseFilter, CaseRecord, CollectionRecord, CommentRecord, FilterOptions, JobRecord
-from library.summary import canonical_name
+from models.taxonomy import canonical_name
 
 PROBE_FIELDS = ("container", "codec", "pix_fmt", "width", "height", "fps", "is_vfr", "frame_count", "duration_s",
                 "rotation", "has_audio", "bitrate", "file_size")
@@ -467,7 +468,7 @@ class Library:
         """Set the rectangles blacked out in every picture made from the case's video (video.mask).
 
         Regions are (x0, y0, x1, y1) in fractions of the frame; [] removes the mask. Annotated clips
-        already cut are deleted (they are cut again, masked); the whole annotated video of the
+        already cut and the Library thumbnail are deleted (made again, masked); the whole annotated video of the
         analysis is masked from the next analysis on (the mask goes into the case's analysis config).
         """
         from video.mask import parse_regions
@@ -480,9 +481,10 @@ class Library:
             row = self._case_row(s, case_id)
             row.mask_regions = parsed
             row.analysis_config = {**(row.analysis_config or {}), "mask_regions": parsed}
-        clips = self.case_dir(case_id) / "clips"
-        for clip in clips.glob("clip_*.mp4") if clips.is_dir() else ():
-            clip.unlink(missing_ok=True)
+        try:
+            CaseResult.load(self.case_dir(case_id)).drop_derived_pictures()  # made again lazily, masked
+        except CaseResultError:
+            pass  # not analysed yet: nothing was made from the video
         return self.get_case(case_id)
 
     def case_dir(self, case_id: int) -> Path:
@@ -502,7 +504,7 @@ class Library:
         config_dict = None if config is None else self._analysis_config(config)
         with self._sessions.begin() as s:
             row = self._case_row(s, case_id)
-            if row.status in ("queued", "running"):
+            if row.status in (Status.QUEUED, Status.RUNNING):
                 raise LibraryError(f"case {case_id} is already {row.status}")
             if config_dict is not None:
                 row.analysis_config = config_dict
@@ -531,8 +533,8 @@ class Library:
 
     def queue(self) -> list[JobRecord]:
         """Running and queued jobs, oldest first (running ones first)."""
-        jobs = self.jobs.list_jobs(("queued", "running"))
-        return sorted(jobs, key=lambda j: (j.status != "running", j.id))
+        jobs = self.jobs.list_jobs((Status.QUEUED, Status.RUNNING))
+        return sorted(jobs, key=lambda j: (j.status != Status.RUNNING, j.id))
 
     # ----------------------------------------------------------------- tags
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from analysis.results import CaseResult
 from library.config import Settings, mask_password
+from library.db import Outcome
 from library.errors import NotFoundError
 from library.jobs import ClaimedJob, JobQueue, ProgressLike, new_worker_id
 from library.store import Library
@@ -33,8 +34,8 @@ from library.summary import summarise
 
 log = logging.getLogger("surglens.worker")
 
-# analysis.analyze.analyze_video's signature: (video_path, out_dir, config, progress) -> case dict
-AnalyzeFn = Callable[[Path, Path, Any, Callable[[ProgressLike], None]], dict]
+# analysis.analyze.analyze_video's signature: (video_path, out_dir, config, progress) -> the published case
+AnalyzeFn = Callable[[Path, Path, Any, Callable[[ProgressLike], None]], Any]
 
 
 class JobLost(RuntimeError):
@@ -55,13 +56,13 @@ class JobOutcome:
 
     job_id: int
     case_id: int
-    status: str
+    status: Outcome
     error: str | None
     seconds: float
 
 
 def _default_analyze(video_path: Path, out_dir: Path, config: Any, progress: Callable[[ProgressLike], None],
-                     sha256: str | None = None) -> dict:
+                     sha256: str | None = None) -> Any:
     from analysis.analyze import analyze_video
 
     return analyze_video(video_path, out_dir, config, progress, sha256=sha256)
@@ -264,7 +265,7 @@ class Worker:
                                self.on_hang, self.hang_grace_s)
         partial = job.out_dir.with_name(job.out_dir.name + ".partial")
 
-        def outcome(status: str, error: str | None = None) -> JobOutcome:
+        def outcome(status: Outcome, error: str | None = None) -> JobOutcome:
             seconds = round(time.monotonic() - started, 3)
             log.info("job %d: %s in %.1f s%s", job.job_id, status, seconds, f" ({error})" if error else "")
             return JobOutcome(job.job_id, job.case_id, status, error, seconds)
@@ -284,11 +285,11 @@ class Worker:
             if isinstance(exc, KeyboardInterrupt):
                 log.info("job %d: given back to the queue (interrupted)", job.job_id)
                 raise
-            return outcome("released")
+            return outcome(Outcome.RELEASED)
         except JobLost as exc:
             heartbeat.stop()
             self._discard_if_deleted(job)
-            return outcome("lost", str(exc))
+            return outcome(Outcome.LOST, str(exc))
         except Exception as exc:
             heartbeat.stop()
             reason = one_line(exc)
@@ -298,12 +299,12 @@ class Worker:
                 shutil.rmtree(job.out_dir, ignore_errors=True)  # a failed case has no results folder
             else:
                 self._discard_if_deleted(job)
-            return outcome("failed", reason)
+            return outcome(Outcome.FAILED, reason)
         heartbeat.stop()
         if not jobs.finish(job, summary, config.to_dict(), heartbeat.latest):
             self._discard_if_deleted(job)
-            return outcome("lost", "the job was taken back or the case deleted before it finished")
-        return outcome("done")
+            return outcome(Outcome.LOST, "the job was taken back or the case deleted before it finished")
+        return outcome(Outcome.DONE)
 
     def _discard_if_deleted(self, job: ClaimedJob) -> None:
         try:

@@ -36,7 +36,7 @@ def evaluate_into_card(
     box = evaluate_detector_voc(model_dir, voc_root, "test", backend="torch")
     presence = evaluate_presence(model_dir, presence_frames(cholect50_root), data_name=f"CholecT50 {Path(cholect50_root).name}",
                                  backend="torch")
-    tracking = [evaluate_tracker(track_video, track_gt, t, model_dir) for t in ("bytetrack", "botsort")]
+    tracking = [evaluate_tracker(track_video, track_gt, t, model_dir, backend="torch") for t in ("bytetrack", "botsort")]
     meta_file = model_dir / "metadata.json"
     meta = json.loads(meta_file.read_text())
     meta["evaluation"] = {

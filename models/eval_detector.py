@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from analysis.metrics.detection import ImageBoxes, evaluate_detections, presence_average_precision
+from metrics.detection import ImageBoxes, evaluate_detections, presence_average_precision
 from models.datasets.voc import BoxAnnotation, VOCDataset
 from models.detector import Detector
 
@@ -44,10 +44,10 @@ def evaluate_detector_voc(
     voc = VOCDataset(voc_root)
     anns: list[BoxAnnotation] = voc.read_split(split)
     names = detector.class_names
-    unknown = {l for a in anns for l in a.labels} - set(names)
+    unknown = {label for a in anns for label in a.labels} - set(names)
     if unknown:
         raise ValueError(f"labels {sorted(unknown)} in {str(voc_root)!r} are not classes of the detector {names}")
-    gts = [ImageBoxes(a.xyxy, np.array([names.index(l) for l in a.labels], dtype=int)) for a in anns]
+    gts = [ImageBoxes(a.xyxy, np.array([names.index(label) for label in a.labels], dtype=int)) for a in anns]
     t0 = time.perf_counter()
     preds = predict_images(detector, [a.image_path for a in anns])
     seconds = time.perf_counter() - t0
@@ -96,7 +96,7 @@ def evaluate_presence(
         "data": {"name": data_name, "frames": len(frames)},
         "model": {"weights": detector.entry.weights.name, "name": detector.entry.name, "imgsz": detector.imgsz,
                   "backend": detector.backend},
-        "protocol": "per image and class, score = max box confidence of that class; AP = mean precision at each positive (ranked); "
+        "protocol": "per image and class, score = max box confidence of that class; AP = scikit-learn average precision (tied scores form one threshold); "
                     "mean over classes with at least one positive",
         "metrics": {"mAP": round(mean_ap, 4), "per_class": per_class},
         "seconds_per_image": round(seconds / max(len(frames), 1), 4),

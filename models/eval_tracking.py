@@ -2,7 +2,8 @@
 
 Ground truth comes as the m2cai16-track JSON (`{fps, frames: [{boxes: [{label, xyxy}]}]}`, one
 frame per analysed frame, ids implicit: one track per label) or as a MOTChallenge `gt.txt`
-(`frame, id, x, y, w, h, conf, class, visibility`, 1-based frames). Predictions can also be read from
+(`frame, id, x, y, w, h, conf, class, visibility`, 1-based frames; rows with conf 0 are ignored
+boxes, as MOTChallenge flags them). Predictions can also be read from
 a MOTChallenge file instead of being computed.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.metrics.tracking import FrameTracks, evaluate_tracking
+from metrics.tracking import FrameTracks, evaluate_tracking
 from models.detector import Detector
 from models.tracker import BoxPredictor, Tracker
 
@@ -34,8 +35,12 @@ def read_track_json(path: str | Path, class_names: list[str]) -> tuple[list[Fram
     return frames, sorted(classes), float(spec.get("fps", 1.0))
 
 
-def read_mot(path: str | Path, num_frames: int | None = None) -> list[FrameTracks]:
-    """MOTChallenge txt (gt or results) -> per-frame ids and xyxy boxes (frames are 1-based)."""
+def read_mot(path: str | Path, num_frames: int | None = None, ground_truth: bool = False) -> list[FrameTracks]:
+    """MOTChallenge txt (gt or results) -> per-frame ids and xyxy boxes (frames are 1-based).
+
+    `ground_truth`: the 7th column is the MOT flag, and rows flagged 0 become ignored boxes
+    (in a results file that column is a confidence, so it is not read).
+    """
     path = Path(path)
     try:
         rows = np.loadtxt(path, delimiter=",", ndmin=2)
@@ -44,11 +49,12 @@ def read_mot(path: str | Path, num_frames: int | None = None) -> list[FrameTrack
     if rows.size and rows.shape[1] < 6:
         raise ValueError(f"{str(path)!r} is not a MOTChallenge file (needs >= 6 columns, got {rows.shape[1]})")
     n = num_frames or (int(rows[:, 0].max()) if rows.size else 0)
+    flags = ground_truth and rows.size > 0 and rows.shape[1] >= 7
     out = []
     for f in range(1, n + 1):
         r = rows[rows[:, 0] == f] if rows.size else np.zeros((0, 6))
         xyxy = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]], axis=1) if len(r) else np.zeros((0, 4))
-        out.append(FrameTracks(r[:, 1].astype(int), xyxy))
+        out.append(FrameTracks(r[:, 1].astype(int), xyxy, ignore=(r[:, 6] == 0) if flags else None))
     return out
 
 
@@ -112,7 +118,7 @@ def evaluate_tracker(
         # Ids in the JSON are implicit (one per label), so predictions are scored on those classes only.
         keep: list[int] | None = classes
     else:
-        gt, keep = read_mot(gt_path), None
+        gt, keep = read_mot(gt_path, ground_truth=True), None
     from video import probe
 
     info = probe(video)
@@ -129,7 +135,7 @@ def evaluate_tracker(
         "tracker": tracker,
         "model": {"weights": detector.entry.weights.name, "name": detector.entry.name, "backend": detector.backend},
         "detect_every": detect_every,
-        "protocol": f"CLEAR-MOT and IDF1 at IoU {iou_threshold}; every frame of the video"
+        "protocol": f"CLEAR-MOT, IDF1 (IoU {iou_threshold}) and HOTA by TrackEval; every frame of the video"
                     + (f" (detector on every {detect_every}th, boxes predicted between); " if detect_every > 1 else "; ")
                     + ("predictions restricted to the ground truth's classes" if keep is not None else "all predictions"),
         "metrics": report.to_dict(),

@@ -81,6 +81,94 @@ def prepare_dataset(data: str | Path, work_dir: str | Path) -> Path:
     return voc_to_yolo(data, Path(work_dir) / data.name, {"train": ["trainval"], "val": ["test"]})
 
 
+def merge_corrections(data_yaml: str | Path, corrections: str | Path, work_dir: str | Path) -> Path:
+    """A data.yaml training on `data_yaml`'s train images plus a corrections YOLO set; returns its path.
+
+    `corrections` is the `yolo/` folder of `surglens library export-corrections` (or the export folder holding
+    it): images/, labels/, data.yaml. Its labels are renumbered to the dataset's class names (matched through
+    the taxonomy's aliases) and written under `work_dir/corrections` beside links to its images; validation
+    stays the dataset's own.
+    """
+    import os
+
+    import yaml
+
+    from models.datasets.voc import DatasetError
+    from models.taxonomy import load_taxonomy
+
+    data_yaml, corrections, work_dir = Path(data_yaml), Path(corrections), Path(work_dir)
+    if not (corrections / "data.yaml").exists() and (corrections / "yolo" / "data.yaml").exists():
+        corrections = corrections / "yolo"
+    if not (corrections / "data.yaml").exists() or not (corrections / "images").is_dir():
+        raise DatasetError(f"--corrections must be an exported YOLO set (images/, labels/, data.yaml), "
+                           f"got {str(corrections)!r}")
+    spec = yaml.safe_load(data_yaml.read_text())
+    extra = yaml.safe_load((corrections / "data.yaml").read_text())
+    names, extra_names = _names(spec, data_yaml), _names(extra, corrections / "data.yaml")
+    taxonomy = load_taxonomy()
+
+    def key(name: str) -> str:
+        try:
+            return taxonomy.tools[taxonomy.tool_id(name)].name
+        except KeyError:
+            return name.strip().lower()
+
+    index = {key(n): i for i, n in enumerate(names)}
+    unknown = sorted({n for n in extra_names if key(n) not in index})
+    remap = {i: index.get(key(n)) for i, n in enumerate(extra_names)}
+    base = Path(spec.get("path") or data_yaml.parent)
+    base = base if base.is_absolute() else (data_yaml.parent / base)
+    img_out, lbl_out = work_dir / "corrections" / "images", work_dir / "corrections" / "labels"
+    img_out.mkdir(parents=True, exist_ok=True)
+    lbl_out.mkdir(parents=True, exist_ok=True)
+    added = 0
+    for image in sorted((corrections / "images").iterdir()):
+        if image.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp"):
+            continue
+        label = corrections / "labels" / f"{image.stem}.txt"
+        lines = []
+        for line in (label.read_text().splitlines() if label.exists() else []):
+            if not line.strip():
+                continue
+            cls, *rest = line.split()
+            target = remap.get(int(cls))
+            if target is None:
+                raise DatasetError(f"{str(label)!r} has class {cls} ({extra_names[int(cls)] if int(cls) < len(extra_names) else '?'!r}), "
+                                   f"which the dataset does not have: unknown {unknown}; dataset classes {names}")
+            lines.append(" ".join([str(target), *rest]))
+        link = img_out / image.name
+        if not link.exists():
+            os.symlink(image.resolve(), link)
+        (lbl_out / f"{image.stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        added += 1
+    if not added:
+        raise DatasetError(f"the corrections set {str(corrections)!r} has no images")
+    trains = spec.get("train") or []
+    trains = [trains] if isinstance(trains, str) else list(trains)
+    merged = {**spec, "path": str(base.resolve()),
+              "train": [str((base / t).resolve()) for t in trains] + [str(img_out.resolve())],
+              "names": dict(enumerate(names))}
+    for split in ("val", "test"):
+        if isinstance(spec.get(split), str):
+            merged[split] = str((base / spec[split]).resolve())
+        elif spec.get(split):
+            merged[split] = [str((base / v).resolve()) for v in spec[split]]
+    out = work_dir / "with-corrections.yaml"
+    out.write_text(yaml.safe_dump(merged, sort_keys=False))
+    return out
+
+
+def _names(spec: dict, where: Path) -> list[str]:
+    names = spec.get("names") if isinstance(spec, dict) else None
+    if isinstance(names, dict):
+        return [str(names[k]) for k in sorted(names, key=int)]
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    from models.datasets.voc import DatasetError
+
+    raise DatasetError(f"{str(where)!r} has no class names, got {names!r}")
+
+
 def export_detector(run_dir: str | Path, dest: str | Path, version: str = "1.0.0") -> Path:
     """Write a run's final weights (optimizer stripped) and metadata.json into a model folder."""
     import csv

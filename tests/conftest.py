@@ -124,3 +124,34 @@ def marker():
 def smoke_clips() -> list[Path]:
     """The real DeSmoke-LAP smoky clips (256x256, 2 fps, 50 frames each)."""
     return sorted(shared_path("smoke-clips").glob("*.avi"))
+
+
+# -- case folders, written through the one writer (analysis.results.CaseWriter) ------------------------
+def video_info(fps: float = 25.0, size: tuple[int, int] = (854, 480), duration_s: float = 32.0, **fields):
+    """A probed video's description as case folders store it (no path)."""
+    from video import VideoInfo
+
+    values = dict(path="", container="mov,mp4,m4a,3gp,3g2,mj2", codec="h264", width=size[0], height=size[1], fps=fps,
+                  frame_count=int(round(duration_s * fps)), duration_s=duration_s, rotation=0, has_audio=False,
+                  bitrate=None, file_size=0, sha256=None, is_vfr=False)
+    return VideoInfo(**{**values, **fields})
+
+
+def publish_case(out_dir: Path, video=None, *, sample_fps: float | None = 1.0, resize=None, tables=None,
+                 segments=None, motion=None, stages=None, frames_analysed: int | None = None):
+    """Publish a case folder: `tables` {file name: DataFrame}, `segments` [{start_s, end_s, label, ...}],
+    `motion` a motion-report dict, `stages` {name: summary}. Returns the loaded CaseResult."""
+    from analysis.results import CaseResult, CaseWriter, MotionReport, Sampling, StageRecord
+
+    video = video or video_info()
+    writer = CaseWriter(out_dir)
+    for name, table in (tables or {}).items():
+        writer.write_table(name, table)
+    if segments is not None:
+        writer.write_segments(segments)
+    if motion is not None:
+        writer.write_motion(MotionReport.from_dict(motion))
+    frames = frames_analysed if frames_analysed is not None else int(video.duration_s * (sample_fps or video.fps))
+    result = CaseResult(writer.path, video, Sampling.of(video, sample_fps, frames, resize),
+                        {name: StageRecord("1", 0.0, summary) for name, summary in (stages or {}).items()})
+    return writer.publish(result)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import av
 import numpy as np
 
 from video.probe import VideoInfo, open_input, probe

@@ -91,7 +91,7 @@ class AnatomyStage(Stage):
         if self.missing is not None:
             return {"frames": 0, "skipped": f"no anatomy model: {self.missing}"}
         table = pd.DataFrame(self._rows)
-        table.to_parquet(ctx.out_dir / ANATOMY, index=False)
+        ctx.case.write_table(ANATOMY, table)
         ctx.outputs[self.name] = table
         if table.empty:
             return {"frames": 0, "table": ANATOMY}

@@ -12,12 +12,11 @@ from typing import Any, Sequence
 from analysis.pipeline import Stage, StageContext
 from analysis.results import ANNOTATED
 from analysis.stages.detection import DetectionStage
+from models.annotators import InstrumentAnnotator, MaskAnnotator, trace_length_for
 from models.taxonomy import load_taxonomy
 from video import Frame
 from video.mask import apply_mask, parse_regions
 from video.writer import VideoWriter
-from video.overlay import Annotator, MaskAnnotator
-
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 FAST_FPS = 5.0  # analysed fps from which the "auto" preset is ultrafast
@@ -44,7 +43,7 @@ class AnnotateStage(Stage):
         self.trail_s = trail_s
         self.preset, self.crf = preset, crf
         self._writer: VideoWriter | None = None
-        self._annotator: Annotator | None = None
+        self._annotator: InstrumentAnnotator | None = None
         self._frames = 0
         self._draw_s = self._encode_s = 0.0
         self._used_preset = preset
@@ -63,15 +62,14 @@ class AnnotateStage(Stage):
         names = self.detection.detector.class_names
         tax = load_taxonomy()
         colours = [tax.tools[tax.tool_id(n)].colour for n in names]
-        self._annotator = Annotator(names, colours, trail_s=self.trail_s)
-        # At 1 fps a trail of a few seconds would be a few points: keep at least 4 analysed frames.
-        self._annotator.trail_s = max(self.trail_s, 4 * ctx.frame_interval_s)
+        # At 1 fps a trail of a few seconds would be a few points: at least 4 analysed frames.
+        self._annotator = InstrumentAnnotator(names, colours, trace_length_for(self.trail_s, ctx.analysed_fps))
         self._used_preset = self.preset if self.preset != "auto" else ("ultrafast" if ctx.analysed_fps >= FAST_FPS else "veryfast")
         self._draw_s = self._encode_s = 0.0
         self._mask_annotator = None
         if self.anatomy is not None and self.anatomy.missing is None:
             self._mask_annotator = MaskAnnotator(self.anatomy.model.classes, note="anatomy: research model, not for clinical use")
-        self._writer = VideoWriter(ctx.out_dir / ANNOTATED, fps=ctx.analysed_fps, size=ctx.frame_size,
+        self._writer = VideoWriter(ctx.case.file(ANNOTATED), fps=ctx.analysed_fps, size=ctx.frame_size,
                                    crf=self.crf, preset=self._used_preset)
         self._writer.__enter__()
 
@@ -82,7 +80,7 @@ class AnnotateStage(Stage):
             if det is None:
                 raise RuntimeError(f"no detections for frame {frame.index}: the detection stage must run before annotate")
             t0 = time.perf_counter()
-            drawn = self._annotator(apply_mask(self._with_anatomy(frame.rgb, frame), self.mask), det, frame.timestamp_s)
+            drawn = self._annotator.annotate(apply_mask(self._with_anatomy(frame.rgb, frame), self.mask), det)
             t1 = time.perf_counter()
             self._writer.write(drawn)
             self._draw_s += t1 - t0
@@ -101,7 +99,7 @@ class AnnotateStage(Stage):
         labels = self._labels[1]
         if labels.shape != rgb.shape[:2]:
             return rgb
-        return self._mask_annotator(rgb, labels)
+        return self._mask_annotator.annotate(rgb, labels)
 
     def finish(self, ctx: StageContext) -> dict[str, Any]:
         t0 = time.perf_counter()

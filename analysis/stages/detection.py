@@ -9,6 +9,7 @@ those, and the frames between get each track's box moved on at its velocity (mod
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -97,7 +98,7 @@ class DetectionStage(Stage):
             self._tracker = Tracker(self.tracker_name, frame_rate=ctx.analysed_fps / self.detect_every)
         # A track's velocity comes from its last two sightings, if at most 2.5 detection intervals apart.
         self._predictor = BoxPredictor(ctx.frame_size, max_gap_s=2.5 * self.detect_every * ctx.frame_interval_s)
-        self._writer = ParquetStream(ctx.out_dir / DETECTIONS, detections_template(names), self.rows_per_group)
+        self._writer = ctx.case.stream_table(DETECTIONS, detections_template(names), self.rows_per_group)
         seconds = int(np.ceil(ctx.info.duration_s)) if ctx.info.duration_s and ctx.info.duration_s > 0 else 0
         self._presence = np.zeros((seconds, len(names)), dtype=np.float32)
         self._counts = np.zeros(len(names), dtype=np.int64)
@@ -151,8 +152,8 @@ class DetectionStage(Stage):
         self._writer.close()
         boxes, self._writer = self._writer.rows, None
         presence = pd.DataFrame({"second": np.arange(len(self._presence)), **{n: self._presence[:, c] for c, n in enumerate(names)}})
-        presence.to_parquet(ctx.out_dir / TOOL_PRESENCE, index=False)
-        ctx.outputs[self.name] = {"path": ctx.out_dir / DETECTIONS, "class_names": names}
+        ctx.case.write_table(TOOL_PRESENCE, presence)
+        ctx.outputs[self.name] = DetectionOutput(tuple(names))
         return {
             "detector": {"weights": str(self.detector.entry.weights.name), "model": self.detector.entry.name,
                          "version": self.detector.metadata.get("version"), "conf": self.conf,
@@ -169,6 +170,9 @@ class DetectionStage(Stage):
         }
 
 
-def read_detections(ctx_output: dict[str, Any], columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """The detection stage's table, read back from its Parquet file (only `columns` if given)."""
-    return pd.read_parquet(ctx_output["path"], columns=list(columns) if columns else None)
+@dataclass(frozen=True)
+class DetectionOutput:
+    """What the detection stage leaves for later stages: the detector's class names (its boxes are in the
+    case's detections table, read back with `ctx.case.read_table(DETECTIONS)`)."""
+
+    class_names: tuple[str, ...]

@@ -1,21 +1,28 @@
 """Phase stage: per-second phase probabilities, the phase timeline, durations and transitions."""
 from __future__ import annotations
 
-import json
 import warnings
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from analysis.pipeline import Stage, StageContext
-from analysis.results import PHASE_CHOLEC80, PHASE_PROBS, PHASE_SEGMENTS
-from models.phase.timeline import LOW_CONFIDENCE
+from models.phase.timeline import LOW_CONFIDENCE, PhaseProbabilities, Segment
 from video import Frame
 
 # A video at least this long is taken as a whole operation (starts in Preparation, durations
 # scaled to its length); shorter ones as clips that may start in any phase. Cholec80's shortest
 # operation lasts about 12 minutes.
 FULL_PROCEDURE_MIN_S = 600.0
+
+
+@dataclass(frozen=True)
+class PhaseOutput:
+    """What the phase stage leaves for later stages: the per-second probabilities and their segments."""
+
+    probabilities: PhaseProbabilities
+    segments: tuple[Segment, ...]
 
 
 class PhaseStage(Stage):
@@ -90,7 +97,6 @@ class PhaseStage(Stage):
         self._times += [float(f.timestamp_s) for f in frames]
 
     def finish(self, ctx: StageContext) -> dict[str, Any]:
-        from models.datasets.cholec80 import write_cholec80_phases
 
         model, encoder = self.model, self.encoder
         times = np.asarray(self._times, dtype=np.float64)
@@ -130,18 +136,9 @@ class PhaseStage(Stage):
             probs = model.predict(times, features, n_seconds, mode=self.mode, full_procedure=full)
             low = LOW_CONFIDENCE
         segments = probs.segments()
-        probs.to_frame().to_parquet(ctx.out_dir / PHASE_PROBS, index=False)
-        (ctx.out_dir / PHASE_SEGMENTS).write_text(json.dumps([s.to_dict() for s in segments], indent=1))
         frame_count = ctx.info.frame_count or int(round(duration * ctx.info.fps))
-        write_cholec80_phases(ctx.out_dir / PHASE_CHOLEC80, probs.second, probs.phase_id, ctx.info.fps, frame_count)
-        ctx.outputs[self.name] = {
-            "seconds": probs.second,
-            "probs": probs.probs,
-            "phase_id": probs.phase_id,
-            "phase_names": list(probs.phase_names),
-            "segments": [s.to_dict() for s in segments],
-            "probabilities": probs,
-        }
+        ctx.case.write_phases(probs, segments, ctx.info.fps, frame_count)
+        ctx.outputs[self.name] = PhaseOutput(probs, tuple(segments))
         return {
             "model": {"version": model_version(self.weights), "mode": self.mode, "full_procedure": full,
                       "variant": variant, "detector_matches": matches,

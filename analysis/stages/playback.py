@@ -43,5 +43,5 @@ class PlaybackStage(Stage):
                 ctx.progress(Progress(self.name, min(encoded[0], total), total, None))
             return frame.rgb
 
-        cut_clip(ctx.info.path, ctx.out_dir / PROXY, 0.0, ctx.info.duration_s, reencode=True, transform=report)
+        cut_clip(ctx.info.path, ctx.case.file(PROXY), 0.0, ctx.info.duration_s, reencode=True, transform=report)
         return {"proxy": PROXY, "reason": f"{ctx.info.codec} in {ctx.info.container} does not play in browsers"}

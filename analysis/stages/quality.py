@@ -47,7 +47,7 @@ class QualityStage(Stage):
 
     def finish(self, ctx: StageContext) -> dict[str, Any]:
         table = pd.DataFrame(self._rows)
-        table.to_parquet(ctx.out_dir / QUALITY, index=False)
+        ctx.case.write_table(QUALITY, table)
         ctx.outputs[self.name] = table
         if table.empty:
             return {"frames": 0}

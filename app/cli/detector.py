@@ -18,9 +18,11 @@ def _emit(result: dict, out: str | None) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from models.train_detector import DetectorTrainConfig, prepare_dataset, train_detector
+    from models.train_detector import DetectorTrainConfig, merge_corrections, prepare_dataset, train_detector
 
     data = prepare_dataset(args.data, Path(args.out) / "datasets")
+    if args.corrections:
+        data = merge_corrections(data, args.corrections, Path(args.out) / "datasets" / args.name)
     cfg = DetectorTrainConfig(
         data=str(data), out_dir=args.out, name=args.name, epochs=args.epochs, imgsz=args.imgsz,
         batch=args.batch, seed=args.seed, device=args.device,
@@ -95,6 +97,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="", help="'' = GPU if present, else CPU; or 'cpu', '0'")
     p.add_argument("--restart", action="store_true", help="start over instead of resuming last.pt")
+    p.add_argument("--corrections", metavar="DIR", help="also train on the educators' corrected boxes: the yolo/ "
+                                                         "folder written by `surglens library export-corrections`")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval-detector", help="box mAP on a VOC split, or tool-presence AP on CholecT50 frames")

@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import signal
+from pathlib import Path
 
 from app.cli import positive_float
 
@@ -123,7 +124,11 @@ def _export_corrections(args: argparse.Namespace) -> int:
 
     with Library(_settings(args)) as library:
         entries = Teaching(library).export_corrections(args.out, include=args.include)
-    print(json.dumps({"out": args.out, "cases": [e["video"] for e in entries], "included": args.include}))
+    frames = json.loads((Path(args.out) / "corrections.json").read_text())["box_frames"]
+    print(json.dumps({"out": args.out, "cases": [e["video"] for e in entries], "included": args.include,
+                      "box_frames": len(frames), "boxes": sum(f["boxes"] for f in frames),
+                      "yolo": str(Path(args.out) / "yolo" / "data.yaml"),
+                      "coco": str(Path(args.out) / "coco" / "annotations" / "instances.json")}))
     return 0
 
 
@@ -197,8 +202,10 @@ def register(sub) -> None:
     delete.set_defaults(func=_delete)
 
     corrections = lib_sub.add_parser(
-        "export-corrections", help="write the educators' corrected phases as a cholec80-labels folder for train-phase")
-    corrections.add_argument("out", help="folder to write (phase_annotations/ + tool_annotations/)")
+        "export-corrections", help="write the educators' corrections: phases as a cholec80-labels folder for "
+                                   "train-phase, instrument boxes with their frames as YOLO (for train-detector "
+                                   "--corrections) and COCO")
+    corrections.add_argument("out", help="folder to write (phase_annotations/ + tool_annotations/, yolo/, coco/)")
     corrections.add_argument("--include", help="also link in this cholec80-labels folder (e.g. the official one)")
     _add_location(corrections)
     corrections.set_defaults(func=_export_corrections)

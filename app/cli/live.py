@@ -29,7 +29,7 @@ def _live(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     record_to = None
     if out is not None:
-        from analysis.pipeline import check_output_folder
+        from analysis.results import check_output_folder
 
         check_output_folder(out / "case")
         record_to = out / "recording.mp4"

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from analysis.metrics.phase import RELAXED_WINDOW_S
+from metrics.phase import RELAXED_WINDOW_S
 
 
 def _log(message: str) -> None:
@@ -28,8 +28,8 @@ def _headline(evaluation: dict) -> dict:
 
 
 def _train_temporal(args: argparse.Namespace, label_root: str) -> int:
-    from models.phase.temporal_train import train_temporal
     from models.phase.sequences import is_label_root
+    from models.phase.temporal_train import train_temporal
 
     frames = [d for d in args.data if not is_label_root(d)]
     if len(frames) > 1:

@@ -38,7 +38,8 @@ def _analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from analysis.analyze import AnalysisConfig, analyze_video
-    from analysis.pipeline import Progress, check_output_folder
+    from analysis.pipeline import Progress
+    from analysis.results import check_output_folder
     from video import probe
 
     check_output_folder(args.out)  # fail fast, before any model loads, on a folder we must not replace
@@ -66,9 +67,9 @@ def _analyze(args: argparse.Namespace) -> int:
     summary = {
         "out": args.out,
         "video": {k: info.to_dict()[k] for k in ("width", "height", "fps", "frame_count", "duration_s")},
-        "frames_analysed": case["sampling"]["frames_analysed"],
-        "stages": {k: v["seconds"] for k, v in case["stages"].items()},
-        "wall_seconds": case["wall_seconds"],
+        "frames_analysed": case.sampling.frames_analysed,
+        "stages": {k: v.seconds for k, v in case.stages.items()},
+        "wall_seconds": case.wall_seconds,
     }
     print(json.dumps(summary, indent=2))
     return 0

@@ -8,19 +8,20 @@ import pandas as pd
 import streamlit as st
 
 from analysis.charts import MOTION_METRICS, library_distribution
-from analysis.moments import clock, display_name
+from analysis.moments import clock
 from analysis.teaching_charts import study_progress
 from app.resources import library_tables, version_of
 from app.state import init_state
 from app.widgets import LIBRARY, library_or_stop
+from library.db import Status
 from library.teaching import Teaching
-from models.taxonomy import load_taxonomy
+from models.taxonomy import display_name, load_taxonomy
 
 init_state()
 lib = library_or_stop()
 st.title("Analytics")
 
-done = lib.list_cases(statuses=("done",), order="oldest")
+done = lib.list_cases(statuses=(Status.DONE,), order="oldest")
 if not done:
     st.info("No analysed case yet. Upload videos on the Library page; their statistics appear here.")
     st.page_link(LIBRARY, label="Go to the library", icon=":material/video_library:")

@@ -8,10 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis.results import MOTION
 from analysis.teaching_charts import assessment_progress, motion_summary
+from app.resources import motion_of
 from app.teaching import open_teaching_page
-
 from library import LibraryError
 from library.teaching import FORMS, Teaching
 
@@ -31,7 +30,7 @@ form_name = form_name or "OSATS"
 left, right = st.columns([3, 2])
 with left:
     st.markdown("**Motion of the instruments in this case**")
-    motion = lib.case_results(case.id).json(MOTION) or {}
+    motion = motion_of(lib, case.id)
     per_tool = motion_summary(motion)
     if per_tool.empty:
         st.caption("No motion metrics for this case (they need instrument tracking).")

@@ -12,16 +12,27 @@ from urllib.parse import urlencode, urlsplit
 import streamlit as st
 
 from analysis.charts import motion_phase_table, motion_tool_table, phase_durations, report_figures
-from analysis.clips import annotated_clip, cached_clips
+from analysis.clips import annotated_clip
 from analysis.moments import clock, display_name, review_these
-from analysis.results import CaseResult, CaseResultError
+from analysis.results import CaseResultError
 from app import resources
-from app.resources import (CaseData, anatomy_model, anatomy_still, case_data, frame_at, motion_figures,
-                           timeline_figure, version_of)
+from app.player_overlay import player_overlay
+from app.resources import (
+    CaseData,
+    anatomy_model,
+    anatomy_still,
+    case_data,
+    frame_at,
+    motion_figures,
+    overlay_data,
+    timeline_figure,
+    version_of,
+)
 from app.state import init_state
 from app.video_links import player_source
 from app.widgets import LIBRARY, analysis_progress, export_controls, library_or_stop, parse_clock, player_tools
 from library import CaseRecord, CollectionRecord, Library, LibraryError, NotFoundError
+from library.db import Status
 from library.export import annotated_matches_mask, export_case, html_report, slug
 from video import VideoError
 from video.mask import apply_mask, parse_region_text
@@ -73,7 +84,7 @@ def choose_case(cases: list[CaseRecord]) -> CaseRecord:
     if param and param.isdigit() and int(param) in ids:
         st.session_state["case_id"] = int(param)
     if st.session_state["case_id"] not in ids:
-        st.session_state["case_id"] = next((c.id for c in cases if c.status == "done"), ids[0])
+        st.session_state["case_id"] = next((c.id for c in cases if c.status == Status.DONE), ids[0])
     titles = {c.id: f"{c.title} ({c.status})" for c in cases}
     st.session_state["case_picker"] = st.session_state["case_id"]
     chosen = st.selectbox("Open another case", ids, key="case_picker", format_func=titles.get,
@@ -139,7 +150,7 @@ def header(case: CaseRecord) -> None:
 
 def not_ready(lib: Library, case: CaseRecord) -> None:
     """A case without results: its progress, or its failure with a retry."""
-    if case.status in ("queued", "running"):
+    if case.status in (Status.QUEUED, Status.RUNNING):
         st.info("This case is being analysed in the background; the page fills in when it is done.",
                 icon=":material/hourglass_top:")
         analysis_progress(lib, case.id)
@@ -155,19 +166,26 @@ def player(case: CaseRecord, data: CaseData) -> None:
     options = ["Original", "Annotated"] if data.annotated else ["Original"]
     if st.session_state["video_source"] not in options:
         st.session_state["video_source"] = "Original"
-    source = st.segmented_control("Video", options, key="video_source", label_visibility="collapsed", required=True,
-                                  help="Annotated: the analysed frames with instruments, track ids and trails")
+    cols = st.columns([1, 2], vertical_alignment="center")
+    with cols[0]:
+        source = st.segmented_control("Video", options, key="video_source", label_visibility="collapsed",
+                                      required=True,
+                                      help="Annotated: the analysed frames with instruments, track ids and trails")
+    boxes = cols[1].toggle("Boxes on the original", value=True, key="overlay_boxes", disabled=source != "Original",
+                           help="Instruments and track ids drawn over the original video at its own frame rate, "
+                                "moved smoothly between the analysed frames")
     # Uploads browsers cannot play (avi, mkv, other codecs) have an H.264 proxy made by the analysis.
-    path = data.annotated if source == "Annotated" else CaseResult(data.case_dir, data.case).playable_video(case.video_path)
+    path = data.annotated if source == "Annotated" else data.result.playable_video(case.video_path)
     if not Path(path).exists():
         st.error("The video file of this case is missing from the library folder.")
         return
-    if source == "Annotated" and not annotated_matches_mask(CaseResult(data.case_dir, data.case), case):
+    if source == "Annotated" and not annotated_matches_mask(data.result, case):
         st.warning("This annotated video was made before the case's current mask: analyse the case again to "
                    "black out the masked regions in it (clips and exports already use the mask).",
                    icon=":material/hide_source:")
     # Through the streaming route when it runs (app/server.py): the browser reads the file by ranges.
     st.video(player_source(path, lib.settings.data_dir, st.context.url), start_time=float(st.session_state["seek_s"]))
+    player_overlay(overlay_data(str(data.case_dir), version_of(case)), boxes=boxes and source == "Original")
     here = player_tools(float(case.probe.get("fps") or 25.0) if source == "Original" else 1.0)
     if here is not None:  # "comment here": the player's own position, for the comment form
         st.session_state["comment_at"] = clock(here)
@@ -383,7 +401,7 @@ def clip_section(case: CaseRecord, data: CaseData) -> None:
             st.error(f"The clip could not be made: {exc}")
         else:
             st.session_state["clip_path"] = str(path)
-    made = {p.as_posix(): (a, b) for a, b, p in cached_clips(data.case_dir)}
+    made = {p.as_posix(): (a, b) for a, b, p in data.result.cached_clips()}
     if st.session_state["clip_path"] not in made:
         st.session_state["clip_path"] = next(iter(made), None)
     if not made:
@@ -481,7 +499,7 @@ if st.session_state["notice"]:
 if st.session_state["flash"]:
     st.toast(st.session_state["flash"])
     st.session_state["flash"] = None
-if case.status != "done":
+if case.status != Status.DONE:
     not_ready(lib, case)
     st.stop()
 try:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis.moments import clock, display_name
-from analysis.results import MOTION
+from analysis.moments import clock
 from analysis.teaching_charts import (
     motion_per_phase,
     motion_summary,
@@ -19,16 +18,19 @@ from analysis.teaching_charts import (
     phase_seconds,
     timelines_on_one_axis,
 )
+from app.resources import motion_of
 from app.state import init_state
 from app.widgets import LIBRARY, library_or_stop
+from library.db import Status
 from library.teaching import Teaching
+from models.taxonomy import display_name
 
 init_state()
 lib = library_or_stop()
 teaching = Teaching(lib)
 st.title("Side by side")
 
-done = lib.list_cases(statuses=("done",), order="oldest")
+done = lib.list_cases(statuses=(Status.DONE,), order="oldest")
 if len(done) < 2:
     st.info("Side by side needs two analysed cases. Upload and analyse videos on the Library page.")
     st.page_link(LIBRARY, label="Go to the library", icon=":material/video_library:")
@@ -59,7 +61,7 @@ st.plotly_chart(timelines_on_one_axis(timelines, longest, "In real time"), key="
 
 order = phase_order(*timelines.values())
 seconds = {lane: phase_seconds(segs) for lane, segs in timelines.items()}
-motions = {names[i]: (lib.case_results(i).json(MOTION) or {}) for i in (first_id, second_id)}
+motions = {names[i]: motion_of(lib, i) for i in (first_id, second_id)}
 per_phase = {lane: motion_per_phase(m).set_index("phase") for lane, m in motions.items()}
 rows = []
 for phase in order:

@@ -5,20 +5,13 @@ Layout only: reading, de-identification, models and overlays live in models.diag
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import streamlit as st
 
-# Running this file directly (AppTest.from_file, `streamlit run app/views/diagnosis.py`) needs the repo on sys.path.
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from app.state import init_state  # noqa: E402
-from models.diagnosis import diagnose as core  # noqa: E402
-from models.diagnosis.image import ImageReadError, deidentified_bytes, read_image  # noqa: E402
-from models.registry import ModelNotFoundError  # noqa: E402
+from app.state import init_state
+from models.diagnosis import diagnose as core
+from models.diagnosis.image import ImageReadError, deidentified_bytes, read_image
+from models.registry import ModelNotFoundError
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "dcm", "dicom"]
 HEATMAP_CAVEAT = (

@@ -11,15 +11,17 @@ import streamlit as st
 
 from analysis.charts import report_figures
 from analysis.moments import clock, display_name
+from app.resources import case_thumbnail, version_of
 from app.state import init_state
 from app.widgets import analysis_progress, export_controls, library_or_stop, open_case
 from library import CaseFilter, CaseRecord, Library, LibraryError
+from library.db import Status
 from library.export import export_collection, export_file_name
 from library.store import CASE_ORDERS
 
 PAGE_SIZE = 25
-STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/autorenew:", "done": ":material/check_circle:",
-               "failed": ":material/error:"}
+STATUS_ICON = {Status.QUEUED: ":material/schedule:", Status.RUNNING: ":material/autorenew:",
+               Status.DONE: ":material/check_circle:", Status.FAILED: ":material/error:"}
 
 init_state()
 lib = library_or_stop()
@@ -107,7 +109,7 @@ for case_id, created in st.session_state["last_upload"] or ():
         uploaded = lib.get_case(case_id)
     except LibraryError:
         continue
-    if created and uploaded.status == "done":  # analysed: the banner has done its job, the case is in the list
+    if created and uploaded.status == Status.DONE:  # analysed: the banner has done its job, the case is in the list
         continue
     still_shown.append((case_id, created))
     with st.container(border=True):
@@ -123,7 +125,7 @@ st.session_state["last_upload"] = still_shown
 if analysis_progress(lib):
     st.caption("Analyses run in the background worker: closing or reloading this page does not stop them.")
 
-for failed in lib.list_cases(statuses=("failed",)):
+for failed in lib.list_cases(statuses=(Status.FAILED,)):
     with st.container(border=True):
         cols = st.columns([5, 1])
         cols[0].error(f"**{failed.title}**: analysis failed. {failed.error or 'No reason was recorded.'}")
@@ -142,7 +144,13 @@ for failed in lib.list_cases(statuses=("failed",)):
 def case_card(case: CaseRecord, key: str, collection_id: int | None = None) -> None:
     """One case: title, status, metadata, what was found, and an Open button (inside its teaching set)."""
     with st.container(border=True):
-        cols = st.columns([5, 1], vertical_alignment="center")
+        cols = st.columns([1.1, 5, 1], vertical_alignment="center")
+        thumb = thumbnail_of(case)
+        if thumb is not None:
+            cols[0].image(thumb, width="stretch")
+        else:
+            cols[0].caption(":material/hourglass_top:" if case.status in (Status.QUEUED, Status.RUNNING) else ":material/movie:")
+        cols = cols[1:]
         facts = [case.status, clock(case.duration_s) if case.duration_s else None,
                  case.operation_date.isoformat() if case.operation_date else None, case.procedure,
                  f"surgeon {case.surgeon_id}" if case.surgeon_id else None,
@@ -163,6 +171,13 @@ def case_card(case: CaseRecord, key: str, collection_id: int | None = None) -> N
                 open_case(case.id, collection_id)
             if collection_id is None:
                 delete_case_button(case)
+
+
+def thumbnail_of(case: CaseRecord) -> bytes | None:
+    """The case's thumbnail JPEG (None before its analysis, or when its video cannot be read)."""
+    if case.status != Status.DONE:
+        return None
+    return case_thumbnail(str(lib.case_dir(case.id)), str(case.video_path), version_of(case), case.mask_regions)
 
 
 def delete_case_button(case: CaseRecord) -> None:
@@ -193,7 +208,7 @@ def case_filters(lib: Library) -> CaseFilter:
         tools = c3.multiselect("Instruments (all of)", opts.tools, format_func=lambda t: display_name(t, "tool"),
                                key="filter_tools")
         c1, c2, c3 = st.columns(3)
-        statuses = c1.multiselect("Status", list(opts.status_counts) or ["done"], key="filter_status",
+        statuses = c1.multiselect("Status", list(opts.status_counts) or [Status.DONE.value], key="filter_status",
                                   format_func=lambda s: f"{s} ({opts.status_counts.get(s, 0)})")
         longest = max(1, math.ceil((opts.max_duration_s or 60) / 60))
         minutes = c2.slider("Duration (minutes)", 0, longest, (0, longest), key="filter_minutes")

@@ -12,18 +12,18 @@ import streamlit as st
 
 from analysis import live as live_core
 from analysis.live_charts import live_phase_timeline
-from analysis.moments import clock, display_name
+from analysis.moments import clock
 from app.state import init_state
 from app.widgets import library_or_stop, open_case
 from library import LibraryError
 from library.live import keep_recording, live_title
-from models.taxonomy import load_taxonomy
-from video.overlay import Annotator
+from models.annotators import InstrumentAnnotator, trace_length_for
+from models.taxonomy import display_name, load_taxonomy
 
 DISPLAY_FPS = 8.0  # frames sent to the browser per second at most; the analysis runs faster
 TIMELINE_S = 120.0
-MEDIA_SWEEP_S = 20.0
-UNWATCHED_S = 60.0  # a session nobody has watched for this long (the viewer left) stops; it is kept on return  # how often the images the browser has already replaced are freed
+MEDIA_SWEEP_S = 20.0  # how often the images the browser has already replaced are freed
+UNWATCHED_S = 60.0  # a session nobody has watched for this long (the viewer left) stops; it is kept on return
 SOURCES = ("Library video", "File on this machine", "Camera", "Stream URL")
 
 init_state()
@@ -138,7 +138,8 @@ timeline_box = st.empty()
 
 tax = load_taxonomy()
 names = list(session.class_names)
-annotator = Annotator(names, [tax.tools[tax.tool_id(n)].colour if n in tax.tool_names else "#b0b0b0" for n in names])
+colours = [tax.tools[tax.tool_id(n)].colour if n in tax.tool_names else "#b0b0b0" for n in names]
+annotator = InstrumentAnnotator(names, colours, trace_length=trace_length_for(4.0, DISPLAY_FPS))
 last_draw = last_sweep = 0.0
 charts = 0
 while True:
@@ -151,7 +152,7 @@ while True:
     now = time.monotonic()
     if now - last_draw >= 1.0 / DISPLAY_FPS:
         last_draw = now
-        image.image(annotator(update.frame.rgb, update.detections, update.timestamp_s),
+        image.image(annotator.annotate(update.frame.rgb, update.detections),
                     caption=f"{clock(update.timestamp_s)}", width="stretch")
         tools = ", ".join(display_name(t, "tool") for t in update.tools) or "none"
         tools_box.markdown(f"**Tools in view**  \n{tools}")

@@ -10,13 +10,22 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from analysis.moments import clock, display_name
+from analysis.moments import clock
 from analysis.study import segments_from_marks
 from analysis.teaching_charts import timelines_on_one_axis, transition_errors
-from app.teaching import marks_frame, marks_of, next_in_set, open_teaching_page, phase_choices, tool_choices, tool_marks_of
+from app.teaching import (
+    marks_frame,
+    marks_of,
+    next_in_set,
+    open_teaching_page,
+    phase_choices,
+    tool_choices,
+    tool_marks_of,
+)
 from app.widgets import parse_clock
 from library import LibraryError
 from library.teaching import AttemptRecord, Teaching
+from models.taxonomy import display_name
 
 SOURCE_TEXT = {"educator": "the educator's corrected phase labels",
                "model": "the model's phase recognition (no educator has corrected this case yet)"}

@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-from pathlib import Path
 
 import streamlit as st
 
-# Running this file directly (AppTest.from_file, `streamlit run app/views/volume.py`) needs the repo on sys.path.
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from analysis.volume_charts import mesh_figure  # noqa: E402
-from app.state import init_state  # noqa: E402
-from models.diagnosis import mesh as meshes  # noqa: E402
-from models.diagnosis.volume import (  # noqa: E402
-    PLANES, LabelMap, SeriesError, Volume, label_colour, pixel_size_mm, plane_rgb, read_labels, read_volume,
+from analysis.volume_charts import mesh_figure
+from app.state import init_state
+from models.diagnosis import mesh as meshes
+from models.diagnosis.volume import (
+    PLANES,
+    LabelMap,
+    SeriesError,
+    Volume,
+    label_colour,
+    pixel_size_mm,
+    plane_rgb,
+    read_labels,
+    read_volume,
 )
 
 DISCLAIMER = "Research and teaching software: not a medical device and not for clinical use."

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from models.anatomy.data import CLASSES, CRITERIA, IGNORE, AnatomyFrame, load_image, load_mask, read_split
+from models.anatomy.data import CRITERIA, IGNORE, AnatomyFrame, load_image, load_mask, read_split
 
 FEATURE_SETS = ("mask", "encoder", "mask+encoder")
 
@@ -101,8 +101,8 @@ def export_model(run_dir: str | Path, data: str | Path, out: str | Path, train_s
 
 def evaluate_anatomy(model: str | Path | None, data: str | Path, split: str, threads: int | None = None) -> dict[str, Any]:
     """Dice/IoU per class (dataset level), mean Dice over the six classes, CVS AP/mAP/balanced accuracy."""
-    from analysis.metrics.cvs import cvs_report
-    from analysis.metrics.segmentation import MultiClassSegmentationMeter
+    from metrics.cvs import cvs_report
+    from metrics.segmentation import MultiClassSegmentationMeter
     from models.anatomy.model import AnatomyModel
 
     t0 = time.time()

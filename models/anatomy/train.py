@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -121,7 +121,7 @@ def predict_labels(net: AnatomyNet, image: np.ndarray, size: tuple[int, int]) ->
 
 def evaluate_segmentation(net: AnatomyNet, frames: Sequence[AnatomyFrame], size: tuple[int, int]):
     """MultiClassSegmentationReport of the network on labelled frames."""
-    from analysis.metrics.segmentation import MultiClassSegmentationMeter
+    from metrics.segmentation import MultiClassSegmentationMeter
 
     meter = MultiClassSegmentationMeter(CLASSES, ignore_index=IGNORE)
     for f in frames:
@@ -146,7 +146,7 @@ def _val_cache(frames: Sequence[AnatomyFrame], size: tuple[int, int]) -> list[tu
 @torch.no_grad()
 def _quick_val(net: AnatomyNet, cache: Sequence[tuple[torch.Tensor, np.ndarray]], size: tuple[int, int]):
     """Dice per class at input resolution: cheap enough to select the best epoch every epoch."""
-    from analysis.metrics.segmentation import MultiClassSegmentationMeter
+    from metrics.segmentation import MultiClassSegmentationMeter
 
     net.eval()
     meter = MultiClassSegmentationMeter(CLASSES, ignore_index=IGNORE)

@@ -50,3 +50,36 @@ def read_coco(json_path: str | Path, images_dir: str | Path) -> list[BoxAnnotati
         )
         for img in raw["images"]
     ]
+
+
+def write_coco(annotations: list[BoxAnnotation], class_names: list[str], json_path: str | Path,
+               images_dir: str | Path, info: dict | None = None, image_extra: list[dict] | None = None) -> Path:
+    """Write boxes as one COCO detection JSON; `read_coco(json_path, images_dir)` reads them back.
+
+    Category ids are the class indices + 1 (COCO keeps 0 free); `file_name` is relative to `images_dir`;
+    `image_extra` (one dict per annotation) adds fields to each image entry (e.g. its time in the video).
+    """
+    json_path, images_dir = Path(json_path), Path(images_dir)
+    if image_extra is not None and len(image_extra) != len(annotations):
+        raise ValueError(f"image_extra has {len(image_extra)} entries for {len(annotations)} images")
+    images, boxes = [], []
+    for image_id, ann in enumerate(annotations, start=1):
+        try:
+            file_name = Path(ann.image_path).resolve().relative_to(images_dir.resolve()).as_posix()
+        except ValueError:
+            raise DatasetError(f"image {str(ann.image_path)!r} is not inside {str(images_dir)!r}") from None
+        images.append({"id": image_id, "file_name": file_name, "width": int(ann.width), "height": int(ann.height),
+                       **((image_extra or [{}] * len(annotations))[image_id - 1])})
+        for (x1, y1, x2, y2), label in zip(np.asarray(ann.xyxy, dtype=np.float64).reshape(-1, 4), ann.labels):
+            if label not in class_names:
+                raise DatasetError(f"label {label!r} of {str(ann.image_path)!r} is not one of {list(class_names)}")
+            w, h = x2 - x1, y2 - y1
+            boxes.append({"id": len(boxes) + 1, "image_id": image_id, "category_id": class_names.index(label) + 1,
+                          "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(w), 2), round(float(h), 2)],
+                          "area": round(float(w * h), 2), "iscrowd": 0})
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({
+        "info": info or {}, "images": images, "annotations": boxes,
+        "categories": [{"id": i + 1, "name": name, "supercategory": "instrument"} for i, name in enumerate(class_names)],
+    }, indent=1))
+    return json_path

@@ -186,18 +186,19 @@ def diagnose(image: MedicalImage, analyzer: Analyzer, frame: int = 0, window: Wi
     rgb = image.to_rgb(frame, window)
     overlays: dict[str, np.ndarray] = {}
     if isinstance(analyzer, StillAnalyzer):
-        from video.overlay import Annotator
+        from models.annotators import InstrumentAnnotator
 
         result: Result = analyzer(rgb)
-        overlays["detections"] = Annotator(result.class_names, _tool_colours(result.class_names))(rgb, result.detections, 0.0)
+        overlays["detections"] = InstrumentAnnotator(result.class_names, _tool_colours(result.class_names)).annotate(
+            rgb, result.detections)
         if result.heatmap is not None:
             overlays["explanation"] = overlay_heatmap(rgb, result.heatmap)
         if result.anatomy is not None:  # the anatomy mask with its legend (models.diagnosis.still)
             from models.anatomy.data import CLASSES
-            from video.overlay import MaskAnnotator
+            from models.annotators import MaskAnnotator
 
             classes = getattr(getattr(analyzer, "anatomy", None), "classes", CLASSES)
-            overlays["anatomy"] = MaskAnnotator(classes)(rgb, result.anatomy.labels)
+            overlays["anatomy"] = MaskAnnotator(classes).annotate(rgb, result.anatomy.labels)
     elif isinstance(analyzer, ImageClassifier):
         result = analyzer(rgb)
         if result.heatmap is not None:

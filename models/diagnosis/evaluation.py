@@ -7,7 +7,6 @@ numbers are exactly what `surglens eval-classifier/eval-segmenter ... --card` pr
 """
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,9 +47,15 @@ def blank_centre(rgb: np.ndarray, fraction: float = CENTRE_FRACTION) -> np.ndarr
 def classification_metrics(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], decision: dict | None = None,
                            n_boot: int = 1000) -> dict[str, Any]:
     """The JSON block of eval-classifier: auc (+95 % CI), balanced accuracy, sensitivity/specificity, per-class AUC, ECE."""
-    from analysis.metrics.calibration import expected_calibration_error, reliability_curve
-    from analysis.metrics.classification import (
-        auc_interval, balanced_accuracy, bootstrap_interval, confusion_matrix, macro_auc, roc_curve, sensitivity_specificity,
+    from metrics.calibration import expected_calibration_error, reliability_curve
+    from metrics.classification import (
+        auc_interval,
+        balanced_accuracy,
+        bootstrap_interval,
+        confusion_matrix,
+        macro_auc,
+        roc_curve,
+        sensitivity_specificity,
     )
 
     k = len(classes)
@@ -167,7 +172,7 @@ def _bias_check(clf, images, y, rows, gradcam_dir, n_gradcam) -> dict[str, Any]:
 
 def evaluate_labelled_segmenter(model: str | Path | ModelEntry, data_dir: str | Path, split: str | None = None) -> dict[str, Any]:
     """Per-image Dice and IoU (each image at its own resolution) and their means on one split."""
-    from analysis.metrics.segmentation import segmentation_report
+    from metrics.segmentation import segmentation_report
     from models.diagnosis.data import load_rgb, read_mask
     from models.diagnosis.segmenter import ImageSegmenter
 
@@ -183,7 +188,7 @@ def evaluate_labelled_segmenter(model: str | Path | ModelEntry, data_dir: str | 
         truths.append(truth == 1)
     rep = segmentation_report(preds, truths, [r.stem for r in rows], label=seg.classes[1])
     dice = np.asarray(rep.dice, dtype=np.float64)
-    from analysis.metrics.classification import bootstrap_interval
+    from metrics.classification import bootstrap_interval
 
     lo, hi = bootstrap_interval(lambda d: float(np.mean(d)), dice)
     return {"model": seg.name, "weights": str(seg.entry.weights), "data": str(data_dir), "split": split or "all",

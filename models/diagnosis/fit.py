@@ -95,7 +95,7 @@ def train_labelled_classifier(
     accuracy (ties: higher macro AUC); with `positive` (two classes, that class's score thresholded at
     Youden's J on validation) the one with the best validation AUC.
     """
-    from analysis.metrics.classification import balanced_accuracy, macro_auc
+    from metrics.classification import balanced_accuracy, macro_auc
 
     torch.manual_seed(seed)
     rows, assignment = _split_rows(data_dir, group_by, fractions, seed, masks=False)
@@ -319,7 +319,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 def youden_threshold(is_positive: np.ndarray, scores: np.ndarray) -> float:
     """The score threshold maximising sensitivity + specificity - 1 (ties: the middle one)."""
-    from analysis.metrics.classification import roc_curve
+    from metrics.classification import roc_curve
 
     roc = roc_curve(is_positive, scores)
     if np.isnan(roc.tpr).any() or np.isnan(roc.fpr).any():

@@ -53,18 +53,41 @@ class UnsupportedColourError(ImageReadError):
     """A colour space the reader refuses rather than guesses (CMYK is converted, with a note, not refused)."""
 
 
+VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+
+
 @dataclass(frozen=True)
 class Window:
-    """A linear display window: values center ± width/2 map to black..white."""
+    """A display window (DICOM VOI): values around `center` over `width` map to black..white.
+
+    `function` is the DICOM VOI LUT Function. Our own windows (presets, full range) are
+    LINEAR_EXACT: center ± width/2 is exactly black..white. A window read from a DICOM file keeps
+    the file's function (LINEAR, the standard's default, when the file names none).
+    """
 
     center: float
     width: float
+    function: str = "LINEAR_EXACT"
+
+    def __post_init__(self) -> None:
+        if self.function not in VOI_FUNCTIONS:
+            raise ValueError(f"VOI LUT function must be one of {VOI_FUNCTIONS}, got {self.function!r}")
 
     def apply(self, values: np.ndarray) -> np.ndarray:
-        """Values -> uint8 display grey levels."""
-        lo = self.center - self.width / 2.0
-        scaled = (np.asarray(values, dtype=np.float32) - lo) / max(float(self.width), 1e-6)
-        return (np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        """Values -> uint8 display grey levels, by pydicom's `apply_voi_lut` (DICOM PS3.3 C.11.2)."""
+        from pydicom.dataset import Dataset
+        from pydicom.pixels import apply_voi_lut
+
+        # An 8-bit unsigned output range, so pydicom's result is the grey level itself (its output
+        # is linear in that range, so this equals windowing into the file's range and rescaling).
+        ds = Dataset()
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsStored, ds.PixelRepresentation = 8, 0
+        ds.VOILUTFunction = self.function
+        ds.WindowCenter = float(self.center)
+        ds.WindowWidth = max(float(self.width), 1.0 if self.function == "LINEAR" else 1e-6)
+        grey = apply_voi_lut(np.asarray(values, dtype=np.float32), ds)
+        return (np.clip(grey, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
 # Common CT windows in Hounsfield units (center, width).
@@ -414,12 +437,14 @@ def _read_dicom(data: bytes, name: str, max_pixels: int) -> MedicalImage:
 
 
 def _dicom_window(ds) -> Window | None:
+    """The file's first VOI window, with its VOI LUT Function (LINEAR when absent or unknown)."""
     center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
     if center is None or width is None:
         return None
     first = lambda v: float(v[0]) if hasattr(v, "__len__") and not isinstance(v, str) else float(v)  # noqa: E731
+    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
     try:
-        return Window(first(center), max(first(width), 1.0))
+        return Window(first(center), max(first(width), 1.0), function if function in VOI_FUNCTIONS else "LINEAR")
     except (TypeError, ValueError, IndexError):
         return None
 

@@ -18,11 +18,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.metrics.classification import classification_report
-from analysis.metrics.segmentation import segmentation_report
+from metrics.classification import classification_report
+from metrics.segmentation import segmentation_report
 from models.diagnosis.classifier import ImageClassifier
 from models.diagnosis.data import (
-    ClassificationData, SegmentationData, augmentation, channel_stats, load_rgb, read_mask, scan_image_folder, scan_pairs,
+    ClassificationData,
+    SegmentationData,
+    augmentation,
+    channel_stats,
+    load_rgb,
+    read_mask,
+    scan_image_folder,
+    scan_pairs,
 )
 from models.diagnosis.nets import CLASSIFIER, SEGMENTER, build_network, forward_logits
 from models.diagnosis.segmenter import ImageSegmenter

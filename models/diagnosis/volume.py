@@ -22,7 +22,12 @@ from typing import BinaryIO
 import numpy as np
 
 from models.diagnosis.image import (
-    CT_WINDOW_PRESETS, ImageReadError, MedicalImage, UnsupportedImageError, Window, read_image,
+    CT_WINDOW_PRESETS,
+    ImageReadError,
+    MedicalImage,
+    UnsupportedImageError,
+    Window,
+    read_image,
 )
 
 DEFAULT_MAX_VOXELS = 200_000_000  # one float32 copy is 800 MB

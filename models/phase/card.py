@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from models.phase.train import VARIANTS
+from models.phase.hmm import VARIANTS
 
 TRAIN_COMMAND = (
     ".venv/bin/surglens train-phase --data ../shared/data/cholect50-val --out assets/models/phase "
@@ -71,7 +71,7 @@ def _evaluation_section(evaluation: dict[str, Any], metadata: dict[str, Any]) ->
         "held-out video is input. Metrics per video, then mean ± std over the videos. Relaxed boundary: "
         f"{evaluation['protocol']['relaxed_boundary']['window_s']:g} s window (a prediction of the neighbouring "
         "segment's phase within that many seconds of a ground-truth transition counts as correct; "
-        "`analysis.metrics.phase.relaxed_correct`). Numbers in %.",
+        "`metrics.phase.relaxed_correct`). Numbers in %.",
         "",
         "| variant | accuracy (strict) | accuracy (relaxed) | macro precision | macro recall | macro Jaccard | macro F1 |",
         "|---|---|---|---|---|---|---|",

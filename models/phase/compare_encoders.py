@@ -12,7 +12,6 @@ Leave-one-video-out on a CholecT50 root, same folds, same HMM and decoder for ev
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

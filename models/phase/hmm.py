@@ -17,6 +17,17 @@ from typing import Sequence
 
 import numpy as np
 
+# How the HMM baseline decodes (models.phase.model.PhaseModel.predict), as evaluated and carded.
+VARIANTS = {
+    "frame": "per-frame head only, argmax, no temporal model",
+    "online": "causal HMM filter, video may start in any phase",
+    "offline": "whole-video HMM (forward-backward, workflow-ordered path), video may start in any phase",
+    "online_full": "causal HMM filter, video is a whole operation (starts in Preparation)",
+    "offline_full": "whole-video HMM, whole operation: starts in Preparation, ends in retraction, expected "
+                    "durations scaled to the video length",
+    "prior_only_full": "offline_full with no image evidence at all (the timing prior alone, a baseline)",
+}
+
 # Successors in the Cholec80 workflow, by phase id (taxonomy order).
 CHOLEC80_SUCCESSORS: dict[int, tuple[int, ...]] = {0: (1,), 1: (2,), 2: (3,), 3: (4, 5), 4: (5, 6), 5: (4, 6), 6: (5,)}
 

@@ -22,8 +22,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from analysis.metrics.calibration import expected_calibration_error
-from analysis.metrics.phase import RELAXED_WINDOW_S, mean_over_videos, phase_metrics
+from metrics.calibration import expected_calibration_error
+from metrics.phase import RELAXED_WINDOW_S, mean_over_videos, phase_metrics
 from models.phase.evidence import ToolNoise, per_second
 from models.phase.sequences import LabelSequence, read_label_sequences
 from models.phase.temporal import VARIANTS, TemporalConfig, TemporalPhaseModel
@@ -508,7 +508,7 @@ def train_temporal(
 
 def to_json(obj: Any) -> Any:
     """Evaluation dicts with PhaseMetrics replaced by their dicts."""
-    from analysis.metrics.phase import PhaseMetrics
+    from metrics.phase import PhaseMetrics
 
     if isinstance(obj, PhaseMetrics):
         return obj.to_dict()

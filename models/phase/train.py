@@ -15,24 +15,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from analysis.metrics.phase import RELAXED_WINDOW_S, mean_over_videos, phase_metrics
+from metrics.phase import RELAXED_WINDOW_S, mean_over_videos, phase_metrics
 from models.phase.data import PhaseVideo, read_phase_dataset
 from models.phase.encoder import DetectorEncoder, encode_frames
+from models.phase.hmm import VARIANTS
 from models.phase.model import LabelledFeatures, PhaseModel, PhaseModelConfig
 from models.taxonomy import load_taxonomy
 
 WEIGHTS_FILE = "weights.pt"
 MODEL_VERSION = "1.0.0"
 # The variants every evaluation reports; `offline_full` is what the pipeline uses on whole operations.
-VARIANTS = {
-    "frame": "per-frame head only, argmax, no temporal model",
-    "online": "causal HMM filter, video may start in any phase",
-    "offline": "whole-video HMM (forward-backward, workflow-ordered path), video may start in any phase",
-    "online_full": "causal HMM filter, video is a whole operation (starts in Preparation)",
-    "offline_full": "whole-video HMM, whole operation: starts in Preparation, ends in retraction, expected "
-                    "durations scaled to the video length",
-    "prior_only_full": "offline_full with no image evidence at all (the timing prior alone, a baseline)",
-}
 Log = Callable[[str], None]
 
 
@@ -180,7 +172,7 @@ def protocol(videos: Sequence[LabelledFeatures], data: Sequence[str], relaxed_s:
         "scored_frames": "ground-truth labels at 1 fps (the first label of every second); only labelled frames are scored",
         "input_frames": "every frame image (CholecT50) or 1 fps samples (Cholec80 video) is encoded; unlabelled ones are input only",
         "evaluation_fps": 1.0,
-        "relaxed_boundary": {"window_s": relaxed_s, "rule": "analysis.metrics.phase.relaxed_correct"},
+        "relaxed_boundary": {"window_s": relaxed_s, "rule": "metrics.phase.relaxed_correct"},
         "strict_and_relaxed": "both reported; 'strict' = plain frame accuracy",
         "averaging": "metrics per video, then mean and std over videos; per-phase macro over phases in the video's ground truth",
         "variants": VARIANTS,

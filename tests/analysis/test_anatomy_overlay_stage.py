@@ -42,15 +42,15 @@ def test_anatomy_masks_in_the_annotated_video(tiny_video, tmp_path):
     detection = DetectionStage(detector=FakeDetector())
     case = run_pipeline(tiny_video, tmp_path / "case", [detection, anatomy, AnnotateStage(detection, anatomy=anatomy)],
                         sample_fps=5.0)
-    assert case["stages"]["annotate"]["summary"]["anatomy_overlay"] is True
+    assert case.summary("annotate")["anatomy_overlay"] is True
     table = pd.read_parquet(tmp_path / "case" / ANATOMY)
     assert table["second"].tolist() == [0, 1, 2]
     assert table["cvs_all"].iloc[0] == pytest.approx(0.9 * 0.8 * 0.7, abs=1e-6)
     plain = run_pipeline(tiny_video, tmp_path / "plain", [detection, AnnotateStage(detection)], sample_fps=5.0)
-    assert plain["stages"]["annotate"]["summary"]["anatomy_overlay"] is False
+    assert plain.summary("annotate")["anatomy_overlay"] is False
     drawn = [f.rgb.astype(int) for f in FrameReader(tmp_path / "case" / ANNOTATED, sample_fps=None)]
     bare = [f.rgb.astype(int) for f in FrameReader(tmp_path / "plain" / ANNOTATED, sample_fps=None)]
-    assert len(drawn) == len(bare) == case["sampling"]["frames_analysed"]
+    assert len(drawn) == len(bare) == case.sampling.frames_analysed
     w = drawn[0].shape[1]
     # Every frame (the map is held between analysed seconds): the left half tinted gold, more red than blue.
     for a, b in zip(drawn, bare):
@@ -65,12 +65,12 @@ CALOT_CLIP = "0.975__group_57__VID22_372_and_VID26_693_b.mp4"  # hook dissecting
 def test_default_analysis_of_a_real_calot_clip_has_anatomy(tmp_path):
     clip = shared_path("cholec-clips", CALOT_CLIP)
     case = analyze_video(clip, tmp_path / "case", AnalysisConfig())
-    stages = list(case["stages"])
+    stages = list(case.stages)
     assert stages.index("anatomy") < stages.index("phase")
-    summary = case["stages"]["anatomy"]["summary"]
+    summary = case.summary("anatomy")
     assert summary["every_s"] == 1.0 and summary["frames"] == 32  # auto: every second of a clip under 10 minutes
     assert "not for clinical use" in summary["note"]
-    assert case["stages"]["annotate"]["summary"]["anatomy_overlay"] is True
+    assert case.summary("annotate")["anatomy_overlay"] is True
     table = pd.read_parquet(tmp_path / "case" / ANATOMY)
     assert table[["cvs_c1", "cvs_c2", "cvs_c3"]].apply(lambda c: c.between(0, 1)).all().all()
     kinds = {m.kind for m in key_moments(tmp_path / "case")}

@@ -32,6 +32,6 @@ def test_stage_on_a_real_calot_triangle_clip(tmp_path):
     assert table[["cvs_c1", "cvs_c2", "cvs_c3"]].apply(lambda c: c.between(0, 1)).all().all()
     # A dissection scene: the gallbladder is seen in most seconds.
     assert (table["area_gallbladder"] > 0.01).mean() > 0.5
-    summary = case["stages"]["anatomy"] if "stages" in case else json.loads((tmp_path / "case" / "case.json").read_text())
+    summary = case.summary("anatomy")
     assert "not for clinical use" in json.dumps(summary)
     assert np.isfinite(table["cvs_all"]).all()

@@ -13,11 +13,11 @@ from video import probe
 def test_annotated_video_at_the_analysed_rate_with_the_auto_preset(tiny_video, tmp_path, sample_fps, preset, fps):
     detection = DetectionStage(detector=FakeDetector())
     case = run_pipeline(tiny_video, tmp_path / "case", [detection, AnnotateStage(detection)], sample_fps=sample_fps)
-    summary = case["stages"]["annotate"]["summary"]
+    summary = case.summary("annotate")
     assert summary["preset"] == preset and summary["fps"] == fps
     assert set(summary["timings"]) == {"draw_s", "encode_s"}
     info = probe(tmp_path / "case" / ANNOTATED, content_hash=False)
-    assert info.fps == pytest.approx(fps) and info.frame_count == case["sampling"]["frames_analysed"]
+    assert info.fps == pytest.approx(fps) and info.frame_count == case.sampling.frames_analysed
 
 
 def test_bad_preset_is_refused():

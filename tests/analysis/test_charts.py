@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 
 from analysis import charts
-from analysis.metrics.classification import classification_report
+from metrics.classification import classification_report
 from analysis.moments import Moment
 from analysis.motion import motion_report
-from analysis.results import CaseResult
+from analysis.results import TOOL_PRESENCE, CaseResult
+from tests.conftest import publish_case, video_info
 from models.taxonomy import load_taxonomy
 
 TAX = load_taxonomy()
@@ -173,11 +174,8 @@ def test_detection_evaluation_gives_per_class_ap():
 
 def test_report_figures_for_export(tmp_path):
     folder = tmp_path / "case"
-    folder.mkdir()
-    (folder / "case.json").write_text(json.dumps({"video": {"duration_s": 30, "width": 160, "height": 90}}))
-    (folder / "phase_segments.json").write_text(json.dumps(SEGMENTS))
-    (folder / "motion.json").write_text(json.dumps(motion()))
-    presence({"Hook": [1]}).to_parquet(folder / "tool_presence.parquet", index=False)
+    publish_case(folder, video_info(size=(160, 90), duration_s=30), tables={TOOL_PRESENCE: presence({"Hook": [1]})},
+                 segments=SEGMENTS, motion=motion())
 
     @dataclass
     class Case:

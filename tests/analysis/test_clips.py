@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.clips import (
-    ClipAnnotator, TimedDetections, annotated_clip, cached_clips, clip_path, representative_frame, representative_time,
-)
-from analysis.results import DETECTIONS, PHASE_SEGMENTS, CaseResult
+from analysis.clips import ClipAnnotator, TimedDetections, annotated_clip, representative_frame, representative_time
+from analysis.results import DETECTIONS, CaseResult
+from tests.conftest import publish_case, video_info
 from models.taxonomy import load_taxonomy
 from video import Frame, FrameReader, probe
-from video.overlay import hex_to_rgb
+from models.annotators import hex_to_rgb
 from video.writer import VideoWriter
 
 SIZE = (128, 96)
@@ -36,13 +35,9 @@ def black_video(tmp_path) -> Path:
 
 
 def write_case(folder: Path, table: pd.DataFrame, analysed_size=SIZE, duration_s=4.0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(folder / DETECTIONS, index=False)
-    (folder / PHASE_SEGMENTS).write_text(json.dumps([{"start_s": 0, "end_s": duration_s, "label": "Preparation"}]))
-    resize = list(analysed_size) if tuple(analysed_size) != SIZE else None
-    (folder / "case.json").write_text(json.dumps({
-        "video": {"fps": FPS, "width": SIZE[0], "height": SIZE[1], "duration_s": duration_s},
-        "sampling": {"sample_fps": 1.0, "resize": resize}}))
+    resize = tuple(analysed_size) if tuple(analysed_size) != SIZE else None
+    publish_case(folder, video_info(FPS, SIZE, duration_s), resize=resize, tables={DETECTIONS: table},
+                 segments=[{"start_s": 0, "end_s": duration_s, "label": "Preparation"}])
     return folder
 
 
@@ -68,19 +63,10 @@ def test_no_detections_and_bad_interval():
         TimedDetections(pd.DataFrame(), 0)
 
 
-def test_clip_names_round_trip(tmp_path):
-    path = clip_path(tmp_path, 1.5, 12.0)
-    path.parent.mkdir()
-    path.write_bytes(b"x")
-    (path.parent / "segment_000.mp4").write_bytes(b"other")  # not ours: ignored
-    assert cached_clips(tmp_path) == [(1.5, 12.0, path)]
-    assert cached_clips(tmp_path / "none") == []
-
-
 def test_annotated_clip_draws_boxes_and_is_cached(tmp_path, black_video):
     folder = write_case(tmp_path / "case", boxes([(0.0, 1, 20.0, 0), (1.0, 1, 40.0, 0), (2.0, 1, 60.0, 0)]))
     clip = annotated_clip(folder, black_video, 0.5, 2.5)
-    assert clip == clip_path(folder, 0.5, 2.5) and clip.exists()
+    assert clip == CaseResult.load(folder).clip_file(0.5, 2.5) and clip.exists()
     info = probe(clip, content_hash=False)
     assert (info.codec, info.fps, info.frame_count) == ("h264", FPS, 2 * FPS)
     first = next(iter(FrameReader(clip, sample_fps="all"))).rgb
@@ -104,7 +90,7 @@ def test_bad_clip_ranges(tmp_path, black_video, start, end, message):
     folder = write_case(tmp_path / "case", boxes([(0.0, 1, 20.0, 0)]))
     with pytest.raises(ValueError, match=message):
         annotated_clip(folder, black_video, start, end)
-    assert cached_clips(folder) == []
+    assert CaseResult.load(folder).cached_clips() == []
 
 
 def test_boxes_are_scaled_from_the_analysed_size(tmp_path):

@@ -13,6 +13,7 @@ from analysis.moments import MOMENT_KINDS, cvs_frame, cvs_moments, key_moments
 from analysis.results import ANATOMY, PHASE_SEGMENTS, TOOL_PRESENCE, CaseResult
 from analysis.stages.anatomy import AnatomyStage
 from models.taxonomy import load_taxonomy
+from tests.conftest import publish_case, video_info
 
 TOOLS = load_taxonomy().tool_names
 
@@ -88,12 +89,9 @@ def test_nan_criteria_give_no_moments_and_no_lane():
 
 def test_key_moments_read_anatomy_parquet(tmp_path: Path):
     folder = tmp_path / "case"
-    folder.mkdir()
-    (folder / "case.json").write_text(json.dumps({"schema_version": 1, "video": {"duration_s": 12}}))
-    (folder / PHASE_SEGMENTS).write_text(json.dumps([{"start_s": 0, "end_s": 12, "label": "CalotTriangleDissection",
-                                                       "confidence": 0.8}]))
-    presence(12, [5, 6]).to_parquet(folder / TOOL_PRESENCE, index=False)
-    anatomy_table([LOW] * 8 + [HIGH] * 4).to_parquet(folder / ANATOMY, index=False)
+    publish_case(folder, video_info(duration_s=12), tables={TOOL_PRESENCE: presence(12, [5, 6]),
+                                                            ANATOMY: anatomy_table([LOW] * 8 + [HIGH] * 4)},
+                 segments=[{"start_s": 0, "end_s": 12, "label": "CalotTriangleDissection", "confidence": 0.8}])
     kinds = [m.kind for m in key_moments(CaseResult.load(folder))]
     assert "cvs_reached" in kinds and "clipping_before_cvs" in kinds
 

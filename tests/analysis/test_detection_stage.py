@@ -77,8 +77,8 @@ def test_table_written_in_chunks_equals_the_old_output(tiny_video, tmp_path, row
     assert len(written) > 10
     pd.testing.assert_frame_equal(written, old)
     presence = pd.read_parquet(tmp_path / "case" / TOOL_PRESENCE)
-    pd.testing.assert_frame_equal(presence, tool_presence_per_second(old, NAMES, case["video"]["duration_s"]))
-    summary = case["stages"]["detection"]["summary"]
+    pd.testing.assert_frame_equal(presence, tool_presence_per_second(old, NAMES, case.video.duration_s))
+    summary = case.summary("detection")
     assert summary["boxes"] == len(old) and summary["tracks"] == old.loc[old.tracker_id >= 0, "tracker_id"].nunique()
     assert summary["boxes_per_tool"] == {"Grasper": int((old.class_id == 0).sum()), "Bipolar": 0, "Hook": int((old.class_id == 2).sum())}
     assert summary["tools_present"] == ["Grasper", "Hook"]
@@ -121,7 +121,7 @@ def test_detect_every_k_runs_the_detector_on_every_kth_frame_and_keeps_ids(make_
     detector = FakeDetector()
     sparse = Keeper(detector=detector, detect_every=3)
     case = run_pipeline(video, tmp_path / "sparse", [sparse], sample_fps=None, batch_size=8)
-    assert detector.calls == 10 and case["stages"]["detection"]["summary"]["frames_detected"] == 10  # 30 frames / 3
+    assert detector.calls == 10 and case.summary("detection")["frames_detected"] == 10  # 30 frames / 3
     assert detector.remembered == (6, 6)  # the last batch (30 = 3 * 8 + 6): served to a sharing stage
     grasper = [(ts, det[det.class_id == 0]) for ts, det in sparse.kept]
     assert all(len(d) == 1 for _, d in grasper)  # the Grasper is boxed on every frame, detected or not

@@ -8,27 +8,26 @@ import pytest
 from analysis.moments import clock, display_name, key_moments, moments_frame, phase_segments, tool_runs
 from analysis.results import PHASE_PROBS, PHASE_SEGMENTS, TOOL_PRESENCE, CaseResult, CaseResultError
 from models.taxonomy import load_taxonomy
+from tests.conftest import publish_case, video_info
 
 TOOLS = load_taxonomy().tool_names
 
 
 def case_folder(tmp_path: Path, segments=None, probs: pd.DataFrame | None = None, presence: dict | None = None,
                 duration_s: int = 40) -> Path:
-    """A case folder with only the files given (case.json always)."""
-    folder = tmp_path / "case"
-    folder.mkdir()
-    (folder / "case.json").write_text(json.dumps({"schema_version": 1, "video": {"duration_s": duration_s}}))
-    if segments is not None:
-        (folder / PHASE_SEGMENTS).write_text(json.dumps(segments))
+    """A case folder with only the tables given."""
+    tables = {}
     if probs is not None:
-        probs.to_parquet(folder / PHASE_PROBS, index=False)
+        tables[PHASE_PROBS] = probs
     if presence is not None:
         table = pd.DataFrame({"second": np.arange(duration_s)})
         for tool in TOOLS:
             column = np.zeros(duration_s, dtype=np.float32)
             column[presence.get(tool, [])] = 0.7
             table[tool] = column
-        table.to_parquet(folder / TOOL_PRESENCE, index=False)
+        tables[TOOL_PRESENCE] = table
+    folder = tmp_path / "case"
+    publish_case(folder, video_info(duration_s=duration_s), tables=tables, segments=segments)
     return folder
 
 
@@ -57,12 +56,15 @@ def test_segments_are_canonical_sorted_and_drop_empty_ones(tmp_path):
 
 def test_segments_fall_back_to_per_second_probabilities(tmp_path):
     ids = [0, 0, 0, 1, 1, 2]
-    probs = pd.DataFrame({"second": np.arange(6), "Preparation": [0.9, 0.8, 0.7, 0.1, 0.2, 0.0], "phase_id": ids})
+    names = load_taxonomy().phase_names
+    probs = pd.DataFrame({"second": np.arange(6), **{n: np.zeros(6, np.float32) for n in names}, "phase_id": ids})
+    probs[names[0]] = np.float32([0.9, 0.8, 0.7, 0.1, 0.2, 0.0])
+    probs[names[1]] = np.float32([0.1, 0.2, 0.3, 0.6, 0.8, 0.0])
+    probs[names[2]] = np.float32([0, 0, 0, 0.3, 0, 1.0])
     segs = phase_segments(CaseResult.load(case_folder(tmp_path, probs=probs)))
     assert [(s["start_s"], s["end_s"], s["label"]) for s in segs] == [
         (0, 3, "Preparation"), (3, 5, "CalotTriangleDissection"), (5, 6, "ClippingCutting")]
-    assert segs[0]["confidence"] == pytest.approx(0.8)
-    assert segs[1]["confidence"] is None  # no probability column for that phase
+    assert segs[0]["confidence"] == pytest.approx(0.8) and segs[1]["confidence"] == pytest.approx(0.7)
 
 
 def test_no_phase_stage_means_no_segments(tmp_path):

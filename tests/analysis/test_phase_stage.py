@@ -62,19 +62,19 @@ def test_stage_writes_probabilities_segments_and_cholec80(clip, tmp_path, detect
     cholec = read_cholec80_phases(out / PHASE_CHOLEC80, fps=4)
     assert len(cholec) == 22  # one line per video frame, at the video's own fps
     assert cholec.phase_id.tolist() == np.repeat(probs["phase_id"].to_numpy(), 4)[:22].tolist()
-    summary = case["stages"]["phase"]["summary"]
+    summary = case.summary("phase")
     assert summary["model"]["full_procedure"] is False and summary["model"]["mode"] == "offline"
     assert summary["model"]["detector_matches"] is True
     assert summary["seconds"] == 6 and summary["frames"] == 11 and summary["segments"] == len(segments)
     assert sum(summary["durations_s"].values()) == 6
     assert len(summary["transitions"]) == len(segments) - 1
-    assert reader.seen["segments"] == segments and reader.seen["probs"].shape == (6, 7)
-    assert reader.seen["phase_names"] == list(NAMES)
+    assert [s.to_dict() for s in reader.seen.segments] == segments
+    assert reader.seen.probabilities.probs.shape == (6, 7) and reader.seen.probabilities.phase_names == tuple(NAMES)
 
 
 def test_online_mode_and_forced_whole_operation(clip, tmp_path, detector):
     case = run_pipeline(clip, tmp_path / "case", [PhaseStage(detector=detector, mode="online", full_procedure=True)], sample_fps=1)
-    summary = case["stages"]["phase"]["summary"]
+    summary = case.summary("phase")
     assert summary["model"]["mode"] == "online" and summary["model"]["full_procedure"] is True
     probs = pd.read_parquet(tmp_path / "case" / PHASE_PROBS)
     assert probs["phase_id"].iloc[0] == 0  # a whole operation starts in Preparation
@@ -105,4 +105,4 @@ def test_real_calot_clip_is_not_preparation_throughout(cholec_clips, tmp_path, d
     assert len(probs) == 32
     labels = probs["phase_id"].map(dict(enumerate(NAMES)))
     assert (labels != "Preparation").mean() > 0.5, labels.value_counts().to_dict()
-    assert case["stages"]["phase"]["summary"]["model"]["full_procedure"] is False
+    assert case.summary("phase")["model"]["full_procedure"] is False

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from analysis.pipeline import PARTIAL_MARKER, AnalysisError, OutputFolderError, Stage, run_pipeline
-from analysis.results import CASE_JSON, CaseResult, CaseResultError
+from analysis.pipeline import AnalysisError, Stage, run_pipeline
+from analysis.results import CASE_JSON, CASE_SCHEMA_VERSION, PARTIAL_MARKER, CaseResult, CaseResultError, OutputFolderError
 from video.writer import VideoWriter
 
 
@@ -36,7 +36,7 @@ class Recorder(Stage):
         self.batches.append([(f.index, round(f.timestamp_s, 3), f.rgb.shape) for f in frames])
 
     def finish(self, ctx):
-        (ctx.out_dir / "recorder.json").write_text(json.dumps(self.batches))
+        (ctx.case.path / "recorder.json").write_text(json.dumps(self.batches))
         ctx.outputs[self.name] = len(self.batches)
         return {"frames": sum(len(b) for b in self.batches)}
 
@@ -63,11 +63,13 @@ def test_every_stage_sees_each_sampled_frame_once(clip, tmp_path):
     assert [f[0] for f in frames] == [i * 5 for i in range(8)]
     assert max(len(b) for b in rec.batches) == 3
     assert rec.fps == 2 and rec.started == 1
-    assert case["stages"]["recorder"]["summary"] == {"frames": 8}
-    assert case["stages"]["consumer"]["summary"] == {"seen": 3}
-    assert case["video"]["fps"] == 10 and case["sampling"]["frames_analysed"] == 8
+    assert case.stages["recorder"].summary == {"frames": 8}
+    assert case.stages["consumer"].summary == {"seen": 3}
+    assert case.video.fps == 10 and case.sampling.frames_analysed == 8
+    assert case.analysed_fps == 2 and case.frame_size == (64, 48)
     loaded = CaseResult.load(tmp_path / "case")
-    assert loaded.case["schema_version"] == 1 and loaded.has("recorder.json")
+    assert loaded == case and loaded.schema_version == CASE_SCHEMA_VERSION
+    assert (loaded.path / "recorder.json").exists()
 
 
 def test_resize_and_all_frames(clip, tmp_path):
@@ -177,7 +179,7 @@ def test_the_temporary_folder_is_marked_while_stages_run(clip, tmp_path):
         name = "look"
 
         def finish(self, ctx):
-            seen.append((ctx.out_dir / PARTIAL_MARKER).is_file())
+            seen.append((ctx.case.path / PARTIAL_MARKER).is_file())
             return {}
 
     run_pipeline(clip, tmp_path / "case", [Look()], sample_fps=1)

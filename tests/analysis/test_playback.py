@@ -10,7 +10,7 @@ def test_h264_mp4_needs_no_proxy(make_video, tmp_path):
     src = make_video("ok.mp4", n_frames=20)
     assert browser_playable(probe(src))
     case = run_pipeline(src, tmp_path / "case", [PlaybackStage()])
-    assert case["stages"]["playback"]["summary"] == {"proxy": None}
+    assert case.summary("playback") == {"proxy": None}
     assert CaseResult.load(tmp_path / "case").playable_video(src) == src
 
 

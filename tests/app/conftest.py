@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +19,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analysis.motion import motion_report, tool_presence_per_second
-from analysis.results import ANNOTATED, DETECTIONS, MOTION, PHASE_SEGMENTS, TOOL_PRESENCE
+from analysis.results import ANNOTATED, DETECTIONS, TOOL_PRESENCE, CaseResult, CaseWriter, MotionReport, Sampling
 from library import Library, Settings
 from library.worker import Worker
 from models.taxonomy import load_taxonomy
@@ -58,30 +58,28 @@ def fake_tracks(duration_s: float = DURATION_S) -> pd.DataFrame:
     return table.astype({"class_id": "int64", "tracker_id": "int64"})
 
 
-def write_case(out_dir: Path, video_path: Path, phases: list[tuple[float, float, str]] = PHASES) -> dict[str, Any]:
-    """A case folder like analysis.analyze writes it, at 1 fps, published by renaming `<out>.partial`."""
+def write_case(out_dir: Path, video_path: Path, phases: list[tuple[float, float, str]] = PHASES,
+               tables: dict[str, pd.DataFrame] | None = None, segments: list[dict[str, Any]] | None = None) -> CaseResult:
+    """A case like analysis.analyze writes it, at 1 fps, published through the case writer.
+
+    `tables` adds case tables (e.g. anatomy.parquet); `segments` replaces the segments made from `phases`."""
     info = probe(video_path, content_hash=False)
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    writer = CaseWriter(out_dir)
     names = load_taxonomy().tool_names
     tracks = fake_tracks(info.duration_s)
-    tracks.to_parquet(partial / DETECTIONS, index=False)
-    tool_presence_per_second(tracks, names, info.duration_s).to_parquet(partial / TOOL_PRESENCE, index=False)
-    segments = [{"start_s": a, "end_s": b, "label": label, "confidence": 0.8} for a, b, label in phases]
-    (partial / PHASE_SEGMENTS).write_text(json.dumps(segments))
-    motion = motion_report(tracks, names, (info.width, info.height), 1.0, segments)
-    (partial / MOTION).write_text(json.dumps(motion))
-    make_video(partial / ANNOTATED, seconds=info.duration_s, fps=1)
-    case = {"schema_version": 1, "video": info.to_dict(),
-            "sampling": {"sample_fps": 1.0, "frames_analysed": int(info.duration_s), "resize": None}, "stages": {}}
-    (partial / "case.json").write_text(json.dumps(case))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    partial.rename(out_dir)
-    return case
+    writer.write_table(DETECTIONS, tracks)
+    writer.write_table(TOOL_PRESENCE, tool_presence_per_second(tracks, names, info.duration_s))
+    segments = segments or [{"start_s": a, "end_s": b, "label": label, "confidence": 0.8} for a, b, label in phases]
+    writer.write_segments(segments)
+    for name, table in (tables or {}).items():
+        writer.write_table(name, table)
+    writer.write_motion(MotionReport.from_dict(motion_report(tracks, names, (info.width, info.height), 1.0, segments)))
+    make_video(writer.file(ANNOTATED), seconds=info.duration_s, fps=1)
+    sampling = Sampling.of(info, 1.0, int(info.duration_s), None)
+    return writer.publish(CaseResult(writer.path, replace(info, path=""), sampling, stages={}))
 
 
-def fake_analyze(video_path: Path, out_dir: Path, config, progress) -> dict[str, Any]:
+def fake_analyze(video_path: Path, out_dir: Path, config, progress) -> CaseResult:
     return write_case(out_dir, video_path)
 
 

@@ -15,12 +15,11 @@ CVS = [(0.1, 0.1, 0.1), (0.2, 0.2, 0.1), (0.7, 0.3, 0.2), (0.8, 0.6, 0.3), (0.9,
 
 
 def analyze_with_anatomy(video_path: Path, out_dir: Path, config, progress):
-    case = write_case(out_dir, video_path)
     c = np.asarray(CVS)
-    pd.DataFrame({"frame_index": np.arange(6) * 10, "timestamp_s": np.arange(6.0), "second": np.arange(6),
-                  "area_gallbladder": 0.3, "cvs_c1": c[:, 0], "cvs_c2": c[:, 1], "cvs_c3": c[:, 2],
-                  "cvs_all": c.prod(axis=1)}).to_parquet(out_dir / ANATOMY, index=False)
-    return case
+    anatomy = pd.DataFrame({"frame_index": np.arange(6) * 10, "timestamp_s": np.arange(6.0), "second": np.arange(6),
+                            "area_gallbladder": 0.3, "cvs_c1": c[:, 0], "cvs_c2": c[:, 1], "cvs_c3": c[:, 2],
+                            "cvs_all": c.prod(axis=1)})
+    return write_case(out_dir, video_path, tables={ANATOMY: anatomy})
 
 
 class FakeAnatomyModel:

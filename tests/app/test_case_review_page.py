@@ -2,7 +2,6 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.clips import cached_clips
 from tests.app.conftest import MAIN, figures, open_page, texts, write_case
 
 
@@ -177,7 +176,7 @@ def test_annotated_clip_is_cut_shown_and_downloadable(library, add_case):
     at.slider(key="clip_slider").set_value((1.0, 3.0)).run()
     next(b for b in at.button if b.label == "Make annotated clip").click().run()
     assert not at.exception and not at.error
-    ((start, end, path),) = cached_clips(library.case_dir(case_id))
+    ((start, end, path),) = library.case_results(case_id).cached_clips()
     assert (start, end) == (1.0, 3.0)
     videos = element(at, "video")
     assert len(videos) == 2 and videos[1].proto.autoplay

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.metrics.classification import classification_report
+from metrics.classification import classification_report
 from app import resources
 from models import registry
 from tests.app.conftest import figures, open_page, texts

@@ -69,9 +69,11 @@ def test_analyze_real_clip_writes_the_case(cholec_clips, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads(run.stdout)
     assert summary["frames_analysed"] == 32
-    case = json.loads((out / "case.json").read_text())
-    assert set(case["stages"]) == {"quality", "detection", "anatomy", "phase", "motion", "playback", "annotate"}
+    from analysis.results import CaseResult
+
+    case = CaseResult.load(out)
+    assert set(case.stages) == {"quality", "detection", "anatomy", "phase", "motion", "playback", "thumbnail", "annotate"}
     for name in ("detections.parquet", "tool_presence.parquet", "motion.json", "phase_probs.parquet",
                  "phase_segments.json", "phase_cholec80.txt", "quality.parquet", "annotated.mp4"):
         assert (out / name).exists(), name
-    assert case["video"]["fps"] == 25.0 and case["video"]["frame_count"] == 800
+    assert case.video.fps == 25.0 and case.video.frame_count == 800

@@ -117,3 +117,23 @@ def test_exports_are_served_from_their_own_folder_and_expire(data_dir, monkeypat
     assert response.status_code == 200 and response.content == b"PK zip bytes"
     assert response.headers["content-type"] == "application/zip"
     assert 'filename="case-3.zip"' in response.headers["content-disposition"]
+
+
+def test_deep_links_point_the_frontend_at_the_root(monkeypatch):
+    """/analytics?case=1 serves Streamlit's page with its server at the root, so the frontend never probes
+    /analytics/_stcore/health (a 404 in the console and the log); other paths are left to Streamlit."""
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    monkeypatch.setattr(video_links, "ROUTES_ACTIVE", video_links.ROUTES_ACTIVE)  # importing the server sets it
+    from app import server
+
+    assert {"analytics", "case_review", "library", "models"} <= set(server.page_paths())
+    client = TestClient(Starlette(routes=server.routes()))
+    page = client.get("/analytics?case=1")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    head = page.text[page.text.index("<head>"):]
+    assert head.index(server.ROOT_BACKEND) < head.index("<script type=\"module\"")  # before the bundle reads it
+    assert "BACKEND_BASE_URL:window.location.origin+'/'" in page.text
+    assert client.head("/case_review").status_code == 200
+    assert client.get("/not_a_page").status_code == 404  # not ours: Streamlit's own routes answer it

@@ -321,8 +321,46 @@ def review_server(tmp_path_factory, playwright_api):
         yield url, log, case.id
 
 
+BOXES = '[data-testid="surglensBoxes"]'  # the canvas app/player_overlay.py lays over the player
+
+
+def _leftmost_painted(page) -> int:
+    """The left-most column of the boxes canvas with a painted pixel (-1 when it is blank)."""
+    return page.evaluate("""sel => { const c = document.querySelector(sel);
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let best = -1;
+        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) { const x = ((i - 3) / 4) % c.width;
+            if (best < 0 || x < best) best = x; }
+        return best; }""", BOXES)
+
+
+def _boxes_on_the_original(page, player) -> None:
+    """Boxes drawn over the original between two analysed frames (the fake's grasper moves right at 1 fps),
+    and the phase strip's cursor following playback."""
+    shown = []
+    for t in (2.0, 2.5, 3.0):
+        player.evaluate(f"v => {{ v.pause(); v.currentTime = {t}; }}")
+        page.wait_for_function("([v, t]) => Math.abs(v.currentTime - t) < 1e-3 && v.readyState >= 2",
+                               arg=[player.element_handle(), t])
+        page.wait_for_function(f"""() => {{ const c = document.querySelector('{BOXES}');
+            return c && Number(c.dataset.boxes) >= 1; }}""")
+        page.wait_for_timeout(200)  # a few animation frames
+        shown.append(_leftmost_painted(page))
+    assert shown[0] >= 0, "nothing is drawn over the player"
+    assert shown[0] < shown[1] < shown[2], f"the box does not move between analysed frames: {shown}"
+    cursor = page.locator(".overlay-strip .cursor")
+    player.evaluate("v => { v.currentTime = 1.0; }")
+    page.wait_for_timeout(300)
+    before = float(cursor.evaluate("c => parseFloat(c.style.left)"))
+    assert _playing(player, page)
+    after = float(cursor.evaluate("c => parseFloat(c.style.left)"))
+    assert after > before, f"the timeline cursor does not follow playback ({before} -> {after})"
+    player.evaluate("v => v.pause()")
+
+
 def test_review_walk_is_offline_and_the_player_tools_work(review_server, browser):
-    """Every page without a request off the machine or a console error; speed, stepping and "comment here"
+    """Every page (a deep link too) without a request off the machine or a console error; boxes over the
+    original between analysed frames and a cursor that follows playback; speed, stepping and "comment here"
     on the player; a new comment keeps the Comments panel; the Motion panel at 1440x900."""
     url, log, case_id = review_server
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -344,6 +382,7 @@ def test_review_walk_is_offline_and_the_player_tools_work(review_server, browser
     page.wait_for_function("v => v.readyState >= 1", arg=player.element_handle())
     page.get_by_role("button", name="2×").click()
     assert player.evaluate("v => v.playbackRate") == 2
+    _boxes_on_the_original(page, player)
     player.evaluate("v => { v.pause(); v.currentTime = 7.2; }")
     page.get_by_role("button", name="frame ▶").click()
     page.wait_for_function("v => v.currentTime > 7.2", arg=player.element_handle())
@@ -369,9 +408,15 @@ def test_review_walk_is_offline_and_the_player_tools_work(review_server, browser
     assert link.startswith(url) and f"case={case_id}" in link and "t=7" in link, link
     page.keyboard.press("Escape")
     shared = browser.new_page(viewport={"width": 1440, "height": 900})
-    shared.goto(link)  # a deep link: Streamlit's own base-path probe 404s here, so this tab is not watched
+    shared_seen = _watched(shared)
+    shared.goto(link)  # a deep link: its page answers with the server at the root (app/server.py), no 404 probe
     shared.get_by_text("Starts at 0:07").wait_for()
     assert shared.locator('[data-testid="stHeading"]', has_text="Walk case").count() >= 1
+    shared.goto(f"{url}/analytics?case={case_id}")
+    shared.locator('[data-testid="stHeading"]', has_text="Analytics").first.wait_for()
+    shared.wait_for_timeout(1500)
+    _offline_and_clean(shared_seen)
+    assert "/analytics/_stcore" not in log.read_text()
     shared.close()
 
     page.get_by_role("tab", name="Motion").click()
@@ -385,8 +430,6 @@ def test_review_walk_is_offline_and_the_player_tools_work(review_server, browser
     assert box and box["width"] > 150 and box["height"] > 30  # the selector and its label are whole
     _no_exception(page)
 
-    # Through the app's own navigation: a deep link (page.goto(url + "/analytics")) makes Streamlit's frontend
-    # probe /analytics/_stcore/health first, a 404 that Streamlit itself reserves (see the report).
     for name in ("Analytics", "Models", "Diagnosis", "Library"):
         page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name).click()
         page.locator('[data-testid="stHeading"]', has_text=re.compile(name if name != "Library" else "Case library")

@@ -21,15 +21,8 @@ import pandas as pd
 import pytest
 
 from analysis.pipeline import Progress
-
 from analysis.results import (
-    ANNOTATED,
-    CLIPS_DIR,
-    DETECTIONS,
-    MOTION,
-    PHASE_CHOLEC80,
-    PHASE_SEGMENTS,
-    TOOL_PRESENCE,
+    ANNOTATED, CASE_SCHEMA_VERSION, DETECTIONS, TOOL_PRESENCE, CaseResult, CaseWriter, MotionReport,
 )
 from library import Library, Settings
 
@@ -53,6 +46,7 @@ class FakeInfo:
     bitrate: int = 500_000
     file_size: int = 0
     sha256: str = ""
+    is_vfr: bool = False
     # Fields a probe must never let into the library:
     creation_time: str = "2024-03-01T10:00:00Z"
     device: str = "EndoCam 3000"
@@ -129,43 +123,39 @@ def make_case(lib: Library, tmp_path: Path) -> Callable[..., int]:
 
 
 def write_fake_results(out_dir: Path, phases: list[tuple[float, float, str]] | None = None,
-                       tools: dict[str, list[int]] | None = None, duration_s: float = 32.0) -> dict:
-    """A plausible case folder, written like the pipeline does (folder.partial renamed at the end)."""
+                       tools: dict[str, list[int]] | None = None, duration_s: float = 32.0) -> CaseResult:
+    """A plausible case, written and published through the case writer like the pipeline does."""
     phases = phases if phases is not None else [(0, 12, "Preparation"), (12, 32, "carlot-triangle-dissection")]
     tools = tools if tools is not None else {"Grasper": [1, 2, 3, 4], "Hook": [5, 6]}
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / CLIPS_DIR).mkdir(parents=True)
+    writer = CaseWriter(out_dir)
     seconds = np.arange(int(duration_s))
     presence = pd.DataFrame({"second": seconds})
     for name in ("Grasper", "Bipolar", "Hook", "Scissors", "Clipper", "Irrigator", "SpecimenBag"):
         col = np.zeros(len(seconds), dtype=np.float32)
         col[tools.get(name, [])] = 0.9
         presence[name] = col
-    presence.to_parquet(partial / TOOL_PRESENCE, index=False)
-    detections = pd.DataFrame({"x1": [1.0], "y1": [2.0], "x2": [30.0], "y2": [40.0], "confidence": [0.9],
-                               "class_id": [0], "tracker_id": [1], "frame_index": [25], "timestamp_s": [1.0]})
-    detections.to_parquet(partial / DETECTIONS, index=False)
-    (partial / PHASE_SEGMENTS).write_text(json.dumps(
-        [{"start_s": a, "end_s": b, "label": label, "confidence": 0.8} for a, b, label in phases]))
-    (partial / MOTION).write_text(json.dumps({"per_tool": {}}))
-    (partial / PHASE_CHOLEC80).write_text("Frame\tPhase\n0\tPreparation\n")
-    (partial / ANNOTATED).write_bytes(b"annotated-mp4")
-    (partial / CLIPS_DIR / "segment_000.mp4").write_bytes(b"clip-mp4")
+    writer.write_table(TOOL_PRESENCE, presence)
+    writer.write_table(DETECTIONS, pd.DataFrame({
+        "x1": [1.0], "y1": [2.0], "x2": [30.0], "y2": [40.0], "confidence": [0.9], "class_id": [0], "tracker_id": [1],
+        "frame_index": [25], "timestamp_s": [1.0]}))
+    writer.write_segments([{"start_s": a, "end_s": b, "label": label, "confidence": 0.8} for a, b, label in phases])
+    writer.write_motion(MotionReport.from_dict({"per_tool": {}}))
+    writer.file(ANNOTATED).write_bytes(b"annotated-mp4")
     case = {
-        "schema_version": 1,
-        "video": {**FakeInfo(duration_s=duration_s).to_dict(), "path": str(out_dir.parent.parent / "videos" / "x.mp4")},
+        "schema_version": CASE_SCHEMA_VERSION,
+        "video": FakeInfo(duration_s=duration_s).to_dict(),
+        "sampling": {"sample_fps": 1.0, "frames_analysed": int(duration_s), "resize": None},
         "stages": {"motion": {"summary": {"per_tool": {"Grasper": {"time_on_screen_s": 4.0, "path_length_norm": 0.5,
                                                                     "mean_speed_norm_s": 0.1, "idle_fraction": 0.2}}}}},
     }
-    (partial / "case.json").write_text(json.dumps(case))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    partial.rename(out_dir)
-    return case
+    result = writer.publish(CaseResult.from_dict(writer.path, case))
+    clip = result.clip_file(0.0, 2.0)  # one annotated clip cut on demand
+    clip.parent.mkdir()
+    clip.write_bytes(b"clip-mp4")
+    return result
 
 
-def fake_analyze(video_path: Path, out_dir: Path, config, progress) -> dict:
+def fake_analyze(video_path: Path, out_dir: Path, config, progress) -> CaseResult:
     """Reports progress for 4 batches, then writes a case folder."""
     assert video_path.exists()
     for done in (8, 16, 24, 32):

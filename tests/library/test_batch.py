@@ -233,7 +233,7 @@ def test_batch_on_a_local_ray_with_the_real_pipeline(make_video, tmp_path, capsy
         cases = library.list_cases()
         assert {c.status for c in cases} == {"done"} and len(cases) == 2
         for case in cases:
-            assert library.case_results(case.id).case["schema_version"] == 1
+            assert library.case_results(case.id).schema_version == 2
     assert "job 1: done" in (data / "logs" / "worker.log").read_text() or \
         "job 2: done" in (data / "logs" / "worker.log").read_text()
 

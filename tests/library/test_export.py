@@ -33,8 +33,12 @@ def test_case_zip_content(lib, analysed):
     root = f"case-{analysed.id}"
     assert sorted(zf.namelist()) == sorted(f"{root}/{name}" for name in [
         "teaching.json", "report.html", "case.json", "tables/detections.csv", "tables/tool_presence.csv",
-        "motion.json", "phase_segments.json", "phase_cholec80.txt", "annotated.mp4", "clips/segment_000.mp4",
+        "motion.json", "phase_segments.json", "annotated.mp4", "clips/clip_00000000-00002000.mp4",
+        "standard/detections_coco_results.json", "standard/coco_categories.json", "standard/tracks_mot.txt",
     ])
+    assert json.loads(zf.read(f"{root}/standard/detections_coco_results.json")) == [
+        {"image_id": 25, "category_id": 1, "bbox": [1.0, 2.0, 29.0, 38.0], "score": 0.9}]
+    assert zf.read(f"{root}/standard/tracks_mot.txt").decode() == "26,1,1.00,2.00,29.00,38.00,0.9000,-1,-1,-1\n"
     teaching = json.loads(zf.read(f"{root}/teaching.json"))
     assert teaching["case"]["tags"] == ["calot"] and teaching["case"]["surgeon_id"] == "S07"
     assert [c["text"] for c in teaching["comments"]] == ["clip placed"]

@@ -148,7 +148,7 @@ def test_original_name_and_video_metadata_are_kept_nowhere(lib, tmp_path):
     name = "Patient_Doe_Hospital_X.mp4"
     case, _ = lib.ingest(fake_video(tmp_path, name))
     assert set(case.probe) == {"container", "codec", "width", "height", "fps", "frame_count", "duration_s",
-                               "rotation", "has_audio", "bitrate", "file_size"}  # the fake has no pix_fmt, is_vfr
+                               "rotation", "has_audio", "bitrate", "file_size", "is_vfr"}  # the fake has no pix_fmt
     db_bytes = b"".join(p.read_bytes() for p in lib.settings.data_dir.glob("library.db*"))
     for secret in (b"Patient_Doe", b"Hospital_X", b"EndoCam", b"2024-03-01T10"):
         assert secret not in db_bytes

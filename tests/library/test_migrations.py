@@ -59,25 +59,26 @@ def _columns(engine: sa.Engine, table: str) -> set[str]:
 
 def test_a_library_of_todays_schema_is_upgraded_and_keeps_its_data(settings):
     old = _todays_library(settings)
-    assert "mask_regions" not in _columns(old, "cases")
+    assert "mask_regions" not in _columns(old, "cases") and "box_corrections" not in sa.inspect(old).get_table_names()
     old.dispose()
     with Library(settings, probe=fake_probe) as lib:
-        assert migrations.current(lib.engine) == migrations.head() == "0002"
+        assert migrations.current(lib.engine) == migrations.head() == "0003"
         assert "mask_regions" in _columns(lib.engine, "cases")
+        assert {"case_id", "timestamp_s", "frame_index", "boxes"} <= _columns(lib.engine, "box_corrections")
         case = lib.get_case(1)
         assert case.title == "Calot teaching case" and case.mask_regions == ()
         assert [c.text for c in lib.list_comments(1)] == ["clip here"]
         masked = lib.set_mask_regions(1, [(0.0, 0.0, 0.4, 0.1)])
         assert masked.mask_regions == ((0.0, 0.0, 0.4, 0.1),)
     with Library(settings, probe=fake_probe) as again:  # opening an upgraded library changes nothing
-        assert migrations.current(again.engine) == "0002" and again.get_case(1).mask_regions == ((0.0, 0.0, 0.4, 0.1),)
+        assert migrations.current(again.engine) == "0003" and again.get_case(1).mask_regions == ((0.0, 0.0, 0.4, 0.1),)
 
 
 def test_an_older_library_without_answers_is_upgraded_too(settings):
     _todays_library(settings, without_answers=True).dispose()
     with Library(settings, probe=fake_probe) as lib:
         assert {"parent_id"} <= _columns(lib.engine, "comments") and "mask_regions" in _columns(lib.engine, "cases")
-        assert migrations.current(lib.engine) == "0002"
+        assert migrations.current(lib.engine) == "0003"
         reply = lib.add_comment(1, 0.0, "agreed", parent_id=1)
         assert reply.parent_id == 1
 
@@ -115,7 +116,7 @@ def test_the_app_and_the_worker_opening_an_old_library_together(settings):
         t.join()
     assert errors == []
     with Library(settings, probe=fake_probe) as lib:
-        assert migrations.current(lib.engine) == "0002"
+        assert migrations.current(lib.engine) == "0003"
 
 
 @pytest.mark.parametrize("regions", [[(0.5, 0, 0.2, 0.1)], [(0, 0, 1.5, 1)], [(0, 0, 1)], ["0,0,1,1"]])
@@ -142,4 +143,29 @@ def test_two_processes_upgrading_an_old_library_at_once(settings):
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-1500:] for _, err in results]
     with Library(settings, probe=fake_probe) as lib:
-        assert migrations.current(lib.engine) == "0002" and lib.get_case(1).title == "Calot teaching case"
+        assert migrations.current(lib.engine) == "0003" and lib.get_case(1).title == "Calot teaching case"
+
+
+def test_revision_0003_makes_the_box_corrections_table(settings, tmp_path):
+    """Revision 0003 run on a library of revision 0002 (not through create_all): the table, its index and its
+    cascade are made, and the library works with it."""
+    from library.teaching import Teaching
+    from library.worker import Worker
+    from tests.library.conftest import fake_analyze
+
+    with Library(settings, probe=fake_probe) as lib:
+        case, _ = lib.ingest(fake_video(tmp_path))
+        Worker(lib, fake_analyze).run_once()
+        with lib.engine.begin() as conn:  # back to the schema of revision 0002
+            conn.execute(sa.text("DROP TABLE box_corrections"))
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0002'"))
+        assert migrations.current(lib.engine) == "0002"
+        migrations.upgrade(lib.engine)
+        assert migrations.current(lib.engine) == "0003"
+        assert {"id", "case_id", "timestamp_s", "frame_index", "width", "height", "boxes", "author", "created_at",
+                "updated_at"} == _columns(lib.engine, "box_corrections")
+        assert "ix_box_corrections_case_id" in {i["name"] for i in sa.inspect(lib.engine).get_indexes("box_corrections")}
+        saved = Teaching(lib).save_boxes(case.id, 1.0, [{"x1": 1, "y1": 2, "x2": 30, "y2": 40, "label": "Hook"}])
+        assert saved.source == "educator" and saved.boxes[0]["label"] == "Hook"
+        lib.delete_case(case.id)
+        assert Teaching(lib).box_corrections() == []

@@ -48,6 +48,6 @@ def test_worker_runs_the_real_pipeline_on_a_real_clip(real_lib, cholec_clips):
     done = real_lib.get_case(case.id)
     assert done.status == "done", done.error
     result = real_lib.case_results(case.id)
-    assert result.case["sampling"]["frames_analysed"] == 32
+    assert result.sampling.frames_analysed == 32
     assert done.progress.done == done.progress.total == 32
     assert sorted(p.name for p in real_lib.settings.cases_dir.iterdir()) == [str(case.id)]

@@ -38,7 +38,7 @@ def test_success_marks_done_and_fills_the_summary(lib, make_case):
     assert case.tool_seconds == {"Grasper": 4.0, "Hook": 2.0}
     assert case.progress.stage == "done" and case.progress.fraction == 1.0
     assert case.analysis_config["sample_fps"] == lib.settings.sample_fps and "detect" in case.analysis_config
-    assert lib.case_results(case_id).case["schema_version"] == 1
+    assert lib.case_results(case_id).schema_version == 2
     assert not lib.case_dir(case_id).with_name(f"{case_id}.partial").exists()
     assert lib.jobs.list_jobs()[0].status == "done"
 

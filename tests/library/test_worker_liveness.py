@@ -74,8 +74,8 @@ def test_worker_stopped_during_the_proxy_encode_gives_the_job_back_uncounted(tmp
         assert not lib.case_dir(case.id).exists() and not lib.case_dir(case.id).with_name(f"{case.id}.partial").exists()
         assert Worker(lib).run_once().status == "done"  # the real analysis, uninterrupted
         result = lib.case_results(case.id)
-        assert result.has("proxy.mp4")
-        assert "path" not in result.case["video"] and result.case["video"]["sha256"] == case.sha256
+        assert result.proxy_video is not None
+        assert result.video.path == "" and result.video.sha256 == case.sha256
 
 
 def test_the_worker_passes_the_ingest_hash_on(lib, make_case):
@@ -267,7 +267,7 @@ def test_kill_9_during_the_proxy_encode_leaves_nothing_half_written_and_the_case
         assert Worker(lib).run(once=True) == 1  # the next worker takes the job back and finishes it
         done = lib.get_case(case.id)
         assert done.status == "done", done.error
-        assert not partial.exists() and lib.case_results(case.id).has("proxy.mp4")
+        assert not partial.exists() and lib.case_results(case.id).proxy_video is not None
         assert [p.name for p in lib.case_dir(case.id).iterdir() if p.name.startswith(".")] == []  # no .partial files
         assert [j.attempts for j in lib.jobs.list_jobs()] == [2]  # a crash counts; a clean stop would not
 

@@ -121,7 +121,7 @@ def test_ct_window_presets_and_windowing():
 def test_mr_window_from_file():
     img = read_image(MR)
     ds = pydicom.dcmread(MR)
-    assert img.window == Window(float(ds.WindowCenter), float(ds.WindowWidth))
+    assert img.window == Window(float(ds.WindowCenter), float(ds.WindowWidth), "LINEAR")  # the DICOM default function
 
 
 def test_monochrome1_is_inverted_for_display(tmp_path):

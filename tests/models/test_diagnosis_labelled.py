@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from analysis.metrics.classification import auc_interval, balanced_accuracy, bootstrap_interval, macro_auc
+from metrics.classification import auc_interval, balanced_accuracy, bootstrap_interval, macro_auc
 from app.cli import main
 from models.diagnosis import fit
 from models.diagnosis.evaluation import blank_centre, centre_crop, classification_metrics

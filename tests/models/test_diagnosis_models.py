@@ -7,7 +7,7 @@ import pytest
 import torch
 from pydicom.data import get_testdata_file
 
-from analysis.metrics.segmentation import dice
+from metrics.segmentation import dice
 from models.diagnosis import still
 from models.diagnosis.classifier import ImageClassifier
 from models.diagnosis.data import read_mask, scan_pairs

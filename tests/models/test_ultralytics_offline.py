@@ -180,8 +180,10 @@ def test_analyze_attempts_no_connection(traced, make_video):
     done, attempts = run(["-m", "app.cli", "analyze", str(video), "--out", str(out), "--sample-fps", "1", "--quiet"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert attempts == [], attempts  # not one connection or name lookup, even a refused and swallowed one
-    case = json.loads((out / "case.json").read_text())
-    assert {"detection", "phase"} <= set(case["stages"]) and case["sampling"]["frames_analysed"] == 2
+    from analysis.results import CaseResult
+
+    case = CaseResult.load(out)
+    assert {"detection", "phase"} <= set(case.stages) and case.sampling.frames_analysed == 2
     _assert_settings_inside_data_folder(home, data)
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from analysis.metrics.cvs import cvs_report
+from metrics.cvs import cvs_report
 
 
 def test_perfect_ranking_and_balanced_accuracy():

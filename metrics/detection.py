@@ -145,13 +145,17 @@ def evaluate_detections(
 
 
 def presence_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Average precision of binary presence labels ranked by score (sum over positives of precision@k / positives)."""
-    labels = np.asarray(labels, dtype=bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    n_pos = int(labels.sum())
-    if n_pos == 0:
+    """Average precision of binary presence labels ranked by score; NaN without positives.
+
+    scikit-learn's step-wise AP (sum over thresholds of recall gain x precision): tied scores form
+    one threshold, so the value does not depend on input order (ties are normal: a missed tool scores 0).
+    """
+    from sklearn.metrics import average_precision_score
+
+    labels = np.asarray(labels, dtype=bool).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(labels) != len(scores):
+        raise ValueError(f"labels has {len(labels)} entries, scores has {len(scores)}")
+    if not labels.any():
         return float("nan")
-    order = np.argsort(-scores, kind="stable")
-    hits = labels[order]
-    precision_at_k = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float(precision_at_k[hits].sum() / n_pos)
+    return float(average_precision_score(labels, scores))

@@ -1,7 +1,7 @@
 """Expected calibration error and reliability curves on hand-made cases."""
 import pytest
 
-from analysis.metrics.calibration import expected_calibration_error, reliability_curve
+from metrics.calibration import expected_calibration_error, reliability_curve
 
 
 def test_perfectly_calibrated_and_overconfident():

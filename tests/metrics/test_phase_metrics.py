@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from analysis.metrics.phase import ground_truth_segments, mean_over_videos, phase_metrics, relaxed_correct
+from metrics.phase import ground_truth_segments, mean_over_videos, phase_metrics, relaxed_correct
 
 ABC = ("A", "B", "C")
 

@@ -5,8 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from analysis.metrics.classification import (
-    auc, classification_report, confusion_matrix, roc_curve, sensitivity_specificity,
+from metrics.classification import (
+    auc,
+    classification_report,
+    confusion_matrix,
+    roc_curve,
+    sensitivity_specificity,
 )
 
 
@@ -76,3 +80,23 @@ def test_report_multiclass_and_json():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_roc_matches_scikit_learn_and_ignores_tie_order():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = rng.random(300) < 0.4
+    s = np.round(rng.random(300), 1)  # many ties
+    roc = roc_curve(y, s)
+    assert roc.auc == pytest.approx(roc_auc_score(y, s))
+    assert len(roc.thresholds) == len(np.unique(s)) + 1  # one point per distinct score
+    order = rng.permutation(300)
+    assert roc_curve(y[order], s[order]).auc == pytest.approx(roc.auc)
+
+
+def test_roc_with_one_class_keeps_the_other_rate():
+    roc = roc_curve([0, 0, 0], [0.2, 0.5, 0.5])
+    assert np.isnan(roc.tpr).all()
+    assert roc.fpr.tolist() == pytest.approx([0, 2 / 3, 1])
+    assert roc.thresholds[0] == np.inf

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from video.overlay import ANATOMY_COLOURS, MaskAnnotator, hex_to_rgb
+from models.annotators import ANATOMY_COLOURS, MaskAnnotator, hex_to_rgb
 
 CLASSES = ["background", "gallbladder", "cystic_duct"]
 
@@ -12,7 +12,7 @@ def test_classes_are_tinted_and_the_background_is_not():
     labels = np.zeros((40, 60), np.uint8)
     labels[20:, :20] = 1
     labels[20:, 40:] = 2
-    drawn = MaskAnnotator(CLASSES, alpha=0.5, legend=False)(frame, labels)
+    drawn = MaskAnnotator(CLASSES, alpha=0.5, legend=False).annotate(frame, labels)
     assert drawn.shape == frame.shape and drawn.dtype == np.uint8
     assert (drawn[:20] == 100).all()  # background: unchanged
     gold = np.array(hex_to_rgb(ANATOMY_COLOURS["gallbladder"]))
@@ -27,15 +27,15 @@ def test_legend_names_only_the_classes_on_screen_and_none_draws_nothing():
     labels = np.zeros((120, 200), np.uint8)
     labels[60:, :50] = 1
     annotator = MaskAnnotator(CLASSES, note="not for clinical use")
-    drawn = annotator(frame, labels)
+    drawn = annotator.annotate(frame, labels)
     assert drawn[:40, 100:].any()  # legend at the top right
-    assert (annotator(frame, None) == frame).all()
+    assert (annotator.annotate(frame, None) == frame).all()
 
 
 @pytest.mark.parametrize("shape", [(10, 10), (40, 61)])
 def test_label_map_of_another_size_is_refused(shape):
     with pytest.raises(ValueError, match=r"label map must have the frame's shape \(40, 60\), got"):
-        MaskAnnotator(CLASSES)(np.zeros((40, 60, 3), np.uint8), np.zeros(shape, np.uint8))
+        MaskAnnotator(CLASSES).annotate(np.zeros((40, 60, 3), np.uint8), np.zeros(shape, np.uint8))
 
 
 @pytest.mark.parametrize("alpha", [0, -0.5, 1.5])

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis.metrics.segmentation import dice, iou, segmentation_report
+from metrics.segmentation import dice, iou, segmentation_report
 
 
 def square(y0, x0, size, shape=(10, 10)):
@@ -56,7 +56,7 @@ def test_bad_input(call, match):
 
 
 # -- multi-class label maps, dataset level ---------------------------------------------------------
-from analysis.metrics.segmentation import (  # noqa: E402
+from metrics.segmentation import (  # noqa: E402
     MultiClassSegmentationMeter, class_pixel_counts, multiclass_segmentation_report,
 )
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from analysis.metrics.detection import (
+from metrics.detection import (
     ImageBoxes,
     average_precision,
     box_iou,
@@ -78,3 +78,29 @@ def test_presence_average_precision_hand_case():
     # positives at ranks 1 and 3: precision 1/1 and 2/3
     assert presence_average_precision(labels, scores) == pytest.approx((1 + 2 / 3) / 2)
     assert np.isnan(presence_average_precision(np.zeros(3), np.ones(3)))
+
+
+def test_presence_average_precision_ignores_the_order_of_tied_scores():
+    # Missed tools all score 0: a positive among them must not gain or lose by where it sits.
+    labels = np.array([1, 1, 0, 1, 0, 0, 1, 0])
+    scores = np.array([0.9, 0.6, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0])
+    # thresholds 0.9, 0.6, 0.5, 0: precision 1, 1, 2/3, 4/8 at recall gains 1/4, 1/4, 0, 2/4
+    expected = (1 + 1 + 2 * 0.5) / 4
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        order = rng.permutation(len(labels))
+        assert presence_average_precision(labels[order], scores[order]) == pytest.approx(expected)
+
+
+def test_presence_average_precision_equals_scikit_learn():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(1)
+    labels = rng.random(200) < 0.3
+    scores = np.round(rng.random(200), 1) * (rng.random(200) < 0.7)  # coarse scores, many ties and zeros
+    assert presence_average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores))
+
+
+def test_presence_average_precision_bad_lengths():
+    with pytest.raises(ValueError, match="labels has 3 entries, scores has 2"):
+        presence_average_precision(np.ones(3), np.ones(2))

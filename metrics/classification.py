@@ -54,29 +54,34 @@ class RocCurve:
 
 
 def roc_curve(y_true: Sequence[bool], scores: Sequence[float]) -> RocCurve:
-    """ROC of binary labels against scores; tied scores form one point. NaN rates when a class is absent."""
+    """ROC of binary labels against scores (scikit-learn, one point per distinct score: tied scores form
+    one point). NaN rates when a class is absent."""
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
     y = np.asarray(y_true, dtype=bool).reshape(-1)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(y) != len(s):
         raise ValueError(f"y_true has {len(y)} labels, scores has {len(s)}")
-    order = np.argsort(-s, kind="stable")
-    y, s = y[order], s[order]
-    # Last index of each run of equal scores: the curve moves only between distinct thresholds.
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1] if len(s) else np.zeros(0, dtype=np.int64)
-    tps = np.cumsum(y)[last].astype(np.float64)
-    fps = (last + 1 - tps).astype(np.float64)
-    pos, neg = float(y.sum()), float((~y).sum())
-    tpr = np.r_[0.0, tps / pos] if pos else np.full(len(last) + 1, np.nan)
-    fpr = np.r_[0.0, fps / neg] if neg else np.full(len(last) + 1, np.nan)
-    return RocCurve(fpr=fpr, tpr=tpr, thresholds=np.r_[np.inf, s[last]])
+    if not len(y):
+        return RocCurve(fpr=np.full(1, np.nan), tpr=np.full(1, np.nan), thresholds=np.r_[np.inf])
+    if y.all() or not y.any():
+        # scikit-learn warns and leaves the absent class's rate NaN: do the same without the warning.
+        distinct = np.unique(s)[::-1]
+        rate = np.r_[0.0, np.searchsorted(np.sort(-s), -distinct, side="right") / len(s)]
+        nan = np.full(len(rate), np.nan)
+        return RocCurve(fpr=nan if y.all() else rate, tpr=rate if y.all() else nan, thresholds=np.r_[np.inf, distinct])
+    fpr, tpr, thresholds = sk_roc_curve(y, s, drop_intermediate=False)
+    return RocCurve(fpr=fpr, tpr=tpr, thresholds=thresholds)
 
 
 def auc(x: np.ndarray, y: np.ndarray) -> float:
     """Trapezoidal area under a curve given by points sorted along x; NaN if any point is NaN."""
+    from sklearn.metrics import auc as sk_auc
+
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(x) < 2 or np.isnan(x).any() or np.isnan(y).any():
         return math.nan
-    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
+    return float(sk_auc(x, y))
 
 
 @dataclass
