@@ -22,7 +22,7 @@ class AnalysisConfig:
     detect_every: int = 1  # detector on every k-th analysed frame, tracked boxes between
     phase: bool = True
     quality: bool = True
-    annotate: bool = True
+    annotate: bool | None = None  # None: the annotated video only from 5 analysed fps on (AnnotateStage.min_fps)
     detector_weights: str | None = None  # None = shipped weights in assets/
     phase_weights: str | None = None
     # Anatomy masks and CVS criteria (assets/models/anatomy); a case without that model gets a note, no stage output.
@@ -77,10 +77,11 @@ def build_stages(config: AnalysisConfig) -> list[Stage]:
     from analysis.stages.thumbnail import ThumbnailStage
 
     stages.append(ThumbnailStage(mask=config.mask_regions))
-    if detection is not None and config.annotate:
-        from analysis.stages.annotate import AnnotateStage
+    if detection is not None and config.annotate is not False:
+        from analysis.stages.annotate import ANNOTATE_MIN_FPS, AnnotateStage
 
-        stages.append(AnnotateStage(detection, mask=config.mask_regions, anatomy=anatomy))
+        stages.append(AnnotateStage(detection, mask=config.mask_regions, anatomy=anatomy,
+                                    min_fps=ANNOTATE_MIN_FPS if config.annotate is None else None))
     return stages
 
 

@@ -8,7 +8,9 @@ process wall time), and its peak RSS comes from `os.wait4`. Each is repeated (`-
 interleaved) and the fastest round kept, because other jobs may share the CPU. A 6x longer video
 (the first clip looped, packets copied; measured once) shows whether memory stays flat with
 length. Ratios are reader time / ffmpeg time on the same file (lower is faster); the goal is
-<= 1.5 for the default reader (auto backend, 1 fps).
+<= 1.5 for the default reader (auto backend, 1 fps). `pyav-nonref` decodes reference frames only
+(skip_frame NONREF, what auto uses at 1 fps); "max late s" is how far after its target time k / F
+the frame serving it lies (0 when every frame is decoded, up to a few frames when B-frames are skipped).
 
     .venv/bin/python -m bench.decode [--out runs/bench/decode.json] [--clips N] [--repeat 3] [--no-long]
 """
@@ -28,6 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CLIPS = REPO.parent / "shared" / "data" / "cholec-clips"
 BACKENDS = [b for b, module in (("decord", "decord"), ("opencv", "cv2"), ("pyav", "av")) if importlib.util.find_spec(module)]
+# pyav decoding every frame vs only reference frames (skip_frame NONREF, what `auto` uses at 1 fps) are measured apart.
+BACKENDS += ["pyav-nonref"] if "pyav" in BACKENDS else []
 MODES = {"all": "all", "1fps": "1.0"}
 
 
@@ -42,10 +46,14 @@ def _child(backend: str, sample: str, path: str) -> None:
     from video import FrameReader
 
     started = time.perf_counter()
-    reader = FrameReader(path, sample_fps="all" if sample == "all" else float(sample), backend=backend)
-    frames = sum(1 for _ in reader)
+    rate = None if sample == "all" else float(sample)
+    nonref = backend == "pyav-nonref"
+    reader = FrameReader(path, sample_fps=rate or "all", backend="pyav" if nonref else backend,
+                         skip_nonref=nonref if rate else None)
+    late = [frame.timestamp_s - round(frame.timestamp_s * rate) / rate if rate else 0.0 for frame in reader]
     seconds = time.perf_counter() - started
-    print(json.dumps({"frames": frames, "seconds": seconds, "backend": reader.backend, "warnings": reader.warnings}))
+    print(json.dumps({"frames": len(late), "seconds": seconds, "backend": reader.backend, "warnings": reader.warnings,
+                      "max_late_s": round(max(late, default=0.0), 4)}))
 
 
 def measure_child(cmd: list[str]) -> tuple[float, float, str]:
@@ -74,7 +82,8 @@ def measure_file(path: Path, frame_count: int, repeat: int) -> list[dict]:
                 rounds.append((backend, mode, json.loads(out.strip().splitlines()[-1]), rss))
         for reader, mode, result, rss in rounds:
             row = best.setdefault((reader, mode), {"file": path.name, "reader": reader, "mode": mode, "frames": result["frames"],
-                                                   "seconds": result["seconds"], "rss_mib": rss, "warnings": result.get("warnings", [])})
+                                                   "seconds": result["seconds"], "rss_mib": rss, "warnings": result.get("warnings", []),
+                                                   "max_late_s": result.get("max_late_s", 0.0)})
             row["seconds"], row["rss_mib"] = min(row["seconds"], result["seconds"]), max(row["rss_mib"], rss)
     ffmpeg_s = best[("ffmpeg -f null", "all")]["seconds"]
     for row in best.values():
@@ -91,7 +100,8 @@ def _summarise(rows: list[dict]) -> list[dict]:
         source_frames = sum(r["frames"] for r in ffmpeg)
         summary.append({"reader": reader, "mode": mode, "frames": sum(r["frames"] for r in mine), "seconds": round(seconds, 3),
                         "source_fps": round(source_frames / seconds, 1), "ratio": round(seconds / sum(r["seconds"] for r in ffmpeg), 3),
-                        "peak_rss_mib": round(max(r["rss_mib"] for r in mine), 1)})
+                        "peak_rss_mib": round(max(r["rss_mib"] for r in mine), 1),
+                        "max_late_s": max(r.get("max_late_s", 0.0) for r in mine)})
     return summary
 
 
@@ -104,12 +114,13 @@ def _long_video(clip: Path, out_dir: Path, loops: int = 6) -> Path:
 
 
 def _table(summary: list[dict], title: str) -> str:
-    header = f"{'reader':16s} {'mode':5s} {'frames':>7s} {'seconds':>8s} {'video fps':>10s} {'x ffmpeg':>9s} {'peak RSS MiB':>13s}"
+    header = (f"{'reader':16s} {'mode':5s} {'frames':>7s} {'seconds':>8s} {'video fps':>10s} {'x ffmpeg':>9s} "
+              f"{'peak RSS MiB':>13s} {'max late s':>11s}")
     lines = [title, header]
     for r in summary:
         lines.append(
             f"{r['reader']:16s} {r['mode']:5s} {r['frames']:7d} {r['seconds']:8.2f} "
-            f"{r['source_fps']:10.1f} {r['ratio']:9.2f} {r['peak_rss_mib']:13.1f}"
+            f"{r['source_fps']:10.1f} {r['ratio']:9.2f} {r['peak_rss_mib']:13.1f} {r.get('max_late_s', 0.0):11.3f}"
         )
     return "\n".join(lines)
 

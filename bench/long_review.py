@@ -17,7 +17,7 @@ runs/long-review/report.json (the peaks per phase and process, the samples) and 
 and per-process RSS, wall time and whether it stayed <= 1.5 GB (1536 MiB), per phase. Exits non-zero
 when a phase went over it, or on a console error, a failed request or a request that left the machine.
 
-    .venv/bin/python -m bench.long_review [--minutes 60] [--via auto|upload|import] [--limit-mib 1536]
+    .venv/bin/python -m bench.long_review [--minutes 60] [--via auto|upload|import] [--limit-mib 1536] [--report PATH]
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 UPLOAD_TIMEOUT_S = 1200
 ANALYSIS_TIMEOUT_S = 3 * 3600
-PHASES = ("startup", "upload", "analysis", "review")
+PHASES = ("startup", "upload", "analysis", "review", "shutdown")
 
 
 def _role(proc, serve_pid: int, roles: dict[int, str]) -> str:
@@ -202,7 +202,7 @@ def upload(page, video: Path, via: str) -> str:
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(video))
     else:
         page.get_by_text("Import a video file from this machine").click()
-        field_ = page.get_by_label("Full path of the video file")
+        field_ = page.get_by_role("textbox", name="Full path of the video file")
         field_.fill(str(video))
         field_.press("Enter")  # commits the text; the button is enabled on the rerun
         page.locator("button", has_text="Import").last.click()
@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
                              "uploader unless the file is over the upload limit")
     parser.add_argument("--limit-mib", type=float, default=LIMIT_MIB, help="the server's RSS budget (default 1536)")
     parser.add_argument("--headed", action="store_true", help="show the browser window")
+    parser.add_argument("--report", type=Path, default=OUT_DIR / "report.json", help="where the JSON report goes")
     args = parser.parse_args(argv)
     if not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -398,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             walk.update(review(page, server.url, OUT_DIR / "report.html", sampler.mark))
             page.wait_for_timeout(int(SAMPLE_S * 4000))  # a few samples after the last step
             browser.close()
+            sampler.enter("shutdown")  # until serve has stopped its dashboard and worker
     finally:
         sampler.stop()
     phases = {name: asdict(sampler.phases[name]) for name in PHASES if name in sampler.phases}
@@ -413,12 +415,13 @@ def main(argv: list[str] | None = None) -> int:
               "upload_limit_mb": limit_mb, "limit_mib": args.limit_mib, "sample_s": SAMPLE_S, "overall": overall,
               "phases": phases, "steps": sampler.steps(), "walk": walk, "browser": seen, "cpus": os.cpu_count(),
               "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "samples": sampler.samples}
-    (OUT_DIR / "report.json").write_text(json.dumps(report, indent=1))
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=1))
     print(render(report))
     print("\npeak RSS MiB per step: " + "; ".join(
         f"{name} {v['peak_total_mib']:,.0f} (" + ", ".join(f"{r} {m:,.0f}" for r, m in v["peak_by_role_mib"].items()) + ")"
         for name, v in report["steps"].items()))
-    print(f"review: {json.dumps(walk)}\nreport: {OUT_DIR / 'report.json'}")
+    print(f"review: {json.dumps(walk)}\nreport: {args.report}")
     problems = []
     if seen["remote"]:
         problems.append(f"requests that left the machine: {seen['remote'][:5]}")

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Sequence, TypeVar
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -65,6 +65,17 @@ _UNSET: Any = object()
 
 ProbeFn = Callable[[Path], Any]  # returns an object with to_dict(), like video.probe
 RemuxFn = Callable[[Path, Path, str], "Path | str"]  # (src, folder, container) -> the metadata-free copy
+
+
+_Row = TypeVar("_Row")
+
+
+def get_row(s: Session, model: type[_Row], row_id: int, what: str) -> _Row:
+    """The `model` row with primary key `row_id`; NotFoundError ("no `what` with id ...") when there is none."""
+    row = s.get(model, row_id)
+    if row is None:
+        raise NotFoundError(f"no {what} with id {row_id!r}")
+    return row
 
 
 def _default_probe(path: Path) -> Any:
@@ -337,10 +348,7 @@ class Library:
         return select(db.Case).options(selectinload(db.Case.tags), selectinload(db.Case.features))
 
     def _case_row(self, s: Session, case_id: int) -> db.Case:
-        row = s.get(db.Case, case_id)
-        if row is None:
-            raise NotFoundError(f"no case with id {case_id!r}")
-        return row
+        return get_row(s, db.Case, case_id, "case")
 
     def get_case(self, case_id: int) -> CaseRecord:
         """One case (raises NotFoundError)."""
@@ -590,9 +598,7 @@ class Library:
                        kind: str | None = None) -> CommentRecord:
         """Edit a comment's text, time or kind."""
         with self._sessions.begin() as s:
-            comment = s.get(db.Comment, comment_id)
-            if comment is None:
-                raise NotFoundError(f"no comment with id {comment_id!r}")
+            comment = get_row(s, db.Comment, comment_id, "comment")
             if text is not None:
                 comment.text = _comment_text(text)
             if timestamp_s is not None:
@@ -616,9 +622,7 @@ class Library:
     def delete_comment(self, comment_id: int) -> None:
         """Remove a comment or bookmark and the answers to it."""
         with self._sessions.begin() as s:
-            comment = s.get(db.Comment, comment_id)
-            if comment is None:
-                raise NotFoundError(f"no comment with id {comment_id!r}")
+            get_row(s, db.Comment, comment_id, "comment")
             # one statement: the database's ON DELETE CASCADE and the ORM must not both delete the answers
             s.execute(delete(db.Comment).where(or_(db.Comment.id == comment_id, db.Comment.parent_id == comment_id))
                       .execution_options(synchronize_session=False))
@@ -626,10 +630,7 @@ class Library:
     # ----------------------------------------------------------------- collections
 
     def _collection_row(self, s: Session, collection_id: int) -> db.Collection:
-        row = s.get(db.Collection, collection_id)
-        if row is None:
-            raise NotFoundError(f"no collection with id {collection_id!r}")
-        return row
+        return get_row(s, db.Collection, collection_id, "collection")
 
     def _unique_name(self, s: Session, name: str, collection_id: int | None = None) -> str:
         name = (name or "").strip()

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from analysis.moments import phase_segments
 from analysis.study import StudyScore, clean_marks, score_attempt, tools_shown
 from library import db
-from library.errors import LibraryError, NotFoundError
-from library.store import Library
+from library.errors import LibraryError
+from library.store import Library, get_row
 from models.taxonomy import label_of, load_taxonomy
 
 # The standard items (each rated 1-5) of the two structured assessment forms.
@@ -479,6 +479,15 @@ class Teaching:
                         zf.write(file, file.relative_to(root.parent).as_posix())
         return buffer.getvalue()
 
+    def _oldest_first(self, model: Any, record: Any, **equal: Any) -> list[Any]:
+        """The `model` rows, oldest first, whose columns equal the given values (None: any), as `record`s."""
+        q = select(model).order_by(model.created_at, model.id)
+        for column, value in equal.items():
+            if value is not None:
+                q = q.where(getattr(model, column) == value)
+        with self._sessions() as s:
+            return [record.from_row(r) for r in s.scalars(q)]
+
     def _box_row(self, case_id: int, t: float) -> FrameBoxes | None:
         _, _, fps = self._frame_geometry(case_id)
         with self._sessions() as s:
@@ -569,13 +578,8 @@ class Teaching:
 
     def attempts(self, trainee: str | None = None, case_id: int | None = None) -> list[AttemptRecord]:
         """Stored attempts, oldest first (only one trainee's or one case's when given)."""
-        q = select(db.StudyAttempt).order_by(db.StudyAttempt.created_at, db.StudyAttempt.id)
-        if trainee is not None:
-            q = q.where(db.StudyAttempt.trainee == display_name_of(trainee))
-        if case_id is not None:
-            q = q.where(db.StudyAttempt.case_id == case_id)
-        with self._sessions() as s:
-            return [AttemptRecord.from_row(r) for r in s.scalars(q)]
+        trainee = None if trainee is None else display_name_of(trainee)
+        return self._oldest_first(db.StudyAttempt, AttemptRecord, trainee=trainee, case_id=case_id)
 
     def trainees(self) -> list[str]:
         """Every display name with an attempt or an assessment, sorted."""
@@ -615,22 +619,12 @@ class Teaching:
     def assessments(self, case_id: int | None = None, trainee: str | None = None,
                     form: str | None = None) -> list[AssessmentRecord]:
         """Stored assessments, oldest first, optionally of one case, trainee or form."""
-        q = select(db.Assessment).order_by(db.Assessment.created_at, db.Assessment.id)
-        if case_id is not None:
-            q = q.where(db.Assessment.case_id == case_id)
-        if trainee is not None:
-            q = q.where(db.Assessment.trainee == display_name_of(trainee))
-        if form is not None:
-            q = q.where(db.Assessment.form == form)
-        with self._sessions() as s:
-            return [AssessmentRecord.from_row(r) for r in s.scalars(q)]
+        trainee = None if trainee is None else display_name_of(trainee)
+        return self._oldest_first(db.Assessment, AssessmentRecord, case_id=case_id, trainee=trainee, form=form)
 
     def delete_assessment(self, assessment_id: int) -> None:
         with self._sessions.begin() as s:
-            row = s.get(db.Assessment, assessment_id)
-            if row is None:
-                raise NotFoundError(f"no assessment with id {assessment_id!r}")
-            s.delete(row)
+            s.delete(get_row(s, db.Assessment, assessment_id, "assessment"))
 
     def assessments_csv(self, case_id: int | None = None, trainee: str | None = None) -> str:
         """Assessments as CSV: one row each, with the case's title, every item of both forms, total and maximum."""

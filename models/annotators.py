@@ -188,14 +188,25 @@ class MaskAnnotator:
         labels = np.asarray(detections)
         if labels.shape != out.shape[:2]:
             raise ValueError(f"label map must have the frame's shape {out.shape[:2]}, got {labels.shape}")
-        valid = np.isin(labels, self.drawn)
-        if valid.any():
-            colour = self.lut[np.where(valid, labels, 0).astype(np.intp)]
-            blend = (out.astype(np.float32) * (1 - self.alpha) + colour.astype(np.float32) * self.alpha).astype(np.uint8)
-            out[valid] = blend[valid]
+        valid, colour, present = self._painted(labels)
+        if present:
+            blend = cv2.addWeighted(out, 1 - self.alpha, colour, self.alpha, 0)
+            np.copyto(out, blend, where=valid[..., None])
         if self.legend:
-            self._legend(out, sorted(set(np.unique(labels[valid]).tolist())))
+            self._legend(out, present)
         return out
+
+    def _painted(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(drawn pixels, their colours, classes on screen) of a label map; kept for the next frames, which
+        usually show the same map (the anatomy stage segments about once a second)."""
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] is labels:
+            return cached[1]
+        valid = np.isin(labels, self.drawn)
+        colour = self.lut[np.where(valid, labels, 0).astype(np.intp)]
+        present = sorted(set(np.unique(labels[valid]).tolist())) if valid.any() else []
+        self._cache = (labels, (valid, colour, present))
+        return self._cache[1]
 
     def _legend(self, out: np.ndarray, present: list[int]) -> None:
         """Names of the classes on screen (top right), and the note under them."""

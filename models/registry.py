@@ -12,7 +12,6 @@ loader opens them; shipped detector weights without that record are refused.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,6 @@ WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".onnx")
 
 
 SHA256_KEY = "weights_sha256"
-_HASH_CHUNK = 1 << 20
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -102,11 +100,9 @@ def list_models(root: str | Path = MODELS_DIR) -> list[ModelEntry]:
 
 def weights_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a weights file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from video.probe import file_sha256  # here, not at the top: video.probe loads PyAV
+
+    return file_sha256(path)
 
 
 def verify_weights(entry: ModelEntry, *, required: bool = False) -> ModelEntry:

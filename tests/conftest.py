@@ -18,6 +18,15 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def dicom_dataset(**elements):
+    """A pydicom Dataset with `elements` set by keyword (PatientName="Doe^Jane", ...)."""
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.update(elements)
+    return ds
+
+
 @pytest.fixture(scope="session")
 def cholec_clips() -> list[Path]:
     """The real Cholec80 clips (854x480, 25 fps, 800 frames each)."""
@@ -46,6 +55,24 @@ def _test_frame(index: int, size: tuple[int, int]):
     rgb = np.roll(background, 2 * index, axis=1)  # moving texture: real inter-frame motion, big packets
     rgb[:MARKER, :MARKER] = 10 + 8 * (index % 30)
     return rgb
+
+
+def mux_frames(out, stream, frames) -> None:
+    """Encode `frames` (av.VideoFrame) into `stream` of the open PyAV container `out`, then flush the encoder."""
+    for frame in frames:
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+
+
+def flat_frames(n_frames: int, step: int, size: tuple[int, int] = (64, 48)):
+    """`n_frames` av.VideoFrames of one grey each: frame i is 8-bit grey `step * i`."""
+    import av
+    import numpy as np
+
+    w, h = size
+    return (av.VideoFrame.from_ndarray(np.full((h, w, 3), step * i, np.uint8), format="rgb24") for i in range(n_frames))
 
 
 @pytest.fixture(scope="session")
@@ -89,14 +116,10 @@ def make_video(tmp_path_factory: pytest.TempPathFactory):
                 stream.set_display_rotation(rotation)
             if pts_ms:
                 stream.codec_context.time_base = Fraction(1, 1000)
-            for i in range(n_frames):
-                frame = av.VideoFrame.from_ndarray(_test_frame(i, size), format="rgb24")
-                if pts_ms:
-                    frame.pts, frame.time_base = pts_ms[i], Fraction(1, 1000)
-                for packet in stream.encode(frame):
-                    out.mux(packet)
-            for packet in stream.encode():
-                out.mux(packet)
+            frames = [av.VideoFrame.from_ndarray(_test_frame(i, size), format="rgb24") for i in range(n_frames)]
+            for frame, pts in zip(frames, pts_ms or []):
+                frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            mux_frames(out, stream, frames)
         return path
 
     return make

@@ -23,15 +23,7 @@ from typing import Any
 import av
 import numpy as np
 
-from video.errors import (
-    CorruptVideoError,
-    EmptyFileError,
-    NotAVideoError,
-    NoVideoStreamError,
-    TruncatedVideoError,
-    UnsupportedCodecError,
-    VideoNotFoundError,
-)
+from video import errors
 
 _HASH_CHUNK = 1 << 20
 # Demuxers of self-contained video files; each reads only the file it is given. Left out on purpose:
@@ -95,15 +87,15 @@ def probe(path: str | Path, *, content_hash: bool = True) -> VideoInfo:
     container = _open(path)
     with container:
         if container.format.name == "image2" or container.format.name.endswith("_pipe"):
-            raise NotAVideoError(path, f"not a video: {str(path)!r} is a still image ({container.format.name})")
+            raise errors.NotAVideoError(path, f"not a video: {str(path)!r} is a still image ({container.format.name})")
         if not container.streams.video:
             audio = len(container.streams.audio)
             what = f"{audio} audio stream(s) only" if audio else "no streams"
-            raise NoVideoStreamError(path, f"no video stream in {str(path)!r} ({what})")
+            raise errors.NoVideoStreamError(path, f"no video stream in {str(path)!r} ({what})")
         stream = container.streams.video[0]
         ctx = stream.codec_context
         if ctx is None:
-            raise UnsupportedCodecError(path, f"unsupported video codec in {str(path)!r}: this FFmpeg build has no decoder for it")
+            raise errors.UnsupportedCodecError(path, f"unsupported video codec in {str(path)!r}: this FFmpeg build has no decoder for it")
         rotation = _first_frame_rotation(path, container, stream)
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         duration_s = _duration_s(container, stream)
@@ -138,10 +130,10 @@ def probe(path: str | Path, *, content_hash: bool = True) -> VideoInfo:
 def check_file(path: Path) -> int:
     """Size of `path` in bytes; raises for a missing path, a folder or an empty file."""
     if not path.is_file():
-        raise VideoNotFoundError(path, f"video file not found: {str(path)!r}")
+        raise errors.VideoNotFoundError(path, f"video file not found: {str(path)!r}")
     size = path.stat().st_size
     if size == 0:
-        raise EmptyFileError(path, f"video file is empty (0 bytes): {str(path)!r}")
+        raise errors.EmptyFileError(path, f"video file is empty (0 bytes): {str(path)!r}")
     return size
 
 
@@ -161,25 +153,25 @@ def _open(path: Path) -> av.container.InputContainer:
         head = _head(path)
         kind = next((what for magic, what in _TEXT_MANIFESTS if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(magic)), None)
         if kind is not None:
-            raise NotAVideoError(
+            raise errors.NotAVideoError(
                 path, f"not a video: {str(path)!r} is {kind}, a text file that points to other files or URLs; "
                 "SurgLens reads only self-contained video files"
             ) from exc
         image = next((fmt for magic, fmt in _IMAGE_MAGIC if head.startswith(magic)), None)
         if image is not None:
-            raise NotAVideoError(path, f"not a video: {str(path)!r} is a still image ({image})") from exc
+            raise errors.NotAVideoError(path, f"not a video: {str(path)!r} is a still image ({image})") from exc
         boxes = _top_level_boxes(path)
         if boxes and boxes[0][0] in _BMFF_FIRST_BOXES:
             if not any(kind == b"moov" and complete for kind, _, _, complete in boxes):
-                raise TruncatedVideoError(
+                raise errors.TruncatedVideoError(
                     path, f"truncated video: {str(path)!r} has no complete moov atom (recording not finalised or file cut short)"
                 ) from exc
-            raise CorruptVideoError(path, f"corrupt video: {str(path)!r} cannot be parsed ({exc.strerror})", None) from exc
+            raise errors.CorruptVideoError(path, f"corrupt video: {str(path)!r} cannot be parsed ({exc.strerror})", None) from exc
         if exc.errno == errno.EINVAL:  # FFmpeg knows the format, but it is not a video container on our list
-            raise NotAVideoError(
+            raise errors.NotAVideoError(
                 path, f"not a video: {str(path)!r} is not in any accepted video container (accepted: {', '.join(VIDEO_DEMUXERS)})"
             ) from exc
-        raise NotAVideoError(path, f"not a video: {str(path)!r} is not in any known container format ({exc.strerror})") from exc
+        raise errors.NotAVideoError(path, f"not a video: {str(path)!r} is not in any known container format ({exc.strerror})") from exc
 
 
 def _head(path: Path, size: int = 64) -> bytes:
@@ -212,9 +204,9 @@ def _first_frame_rotation(path: Path, container: av.container.InputContainer, st
     try:
         frame = next(container.decode(stream), None)
     except av.error.FFmpegError as exc:
-        raise CorruptVideoError(path, f"corrupt video: no frame of {str(path)!r} can be decoded ({exc.strerror})", None) from exc
+        raise errors.CorruptVideoError(path, f"corrupt video: no frame of {str(path)!r} can be decoded ({exc.strerror})", None) from exc
     if frame is None:
-        raise CorruptVideoError(path, f"corrupt video: {str(path)!r} contains no decodable frame", None)
+        raise errors.CorruptVideoError(path, f"corrupt video: {str(path)!r} contains no decodable frame", None)
     # PyAV reports the counter-clockwise angle of the display matrix; we store the clockwise turn.
     return int(round(-frame.rotation / 90.0)) % 4 * 90
 

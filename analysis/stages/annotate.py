@@ -2,7 +2,10 @@
 
 The video has the analysed rate (1 fps analyses give a 1 fps video, not a re-encode of every
 source frame). The x264 preset is "veryfast" for sparse rates and "ultrafast" from `FAST_FPS`
-analysed frames per second on, where encoding would otherwise cost as much as detection.
+analysed frames per second on, where encoding would otherwise cost as much as detection. With
+`min_fps` set (the pipeline's default: `ANNOTATE_MIN_FPS`), nothing is encoded below that analysed
+rate: a 1 fps video plays as a slideshow nobody watches, while Case review draws the stored boxes
+over the original at its own rate and annotated clips are cut on demand (analysis.clips).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from video.writer import VideoWriter
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 FAST_FPS = 5.0  # analysed fps from which the "auto" preset is ultrafast
+ANNOTATE_MIN_FPS = 5.0  # the default pipeline writes the annotated video only from this analysed rate on
 
 
 class AnnotateStage(Stage):
@@ -29,13 +33,18 @@ class AnnotateStage(Stage):
     `mask`: rectangles (frame fractions) blacked out in every written frame (burned-in text).
     `anatomy`: an AnatomyStage (run before this one) whose label maps are drawn under the boxes; a
     map is kept for the frames after it until the next one, at most the stage's interval.
+    `min_fps`: below this analysed rate the stage writes nothing (None: always writes).
     """
 
     name = "annotate"
     version = "1"
 
     def __init__(self, detection: DetectionStage, trail_s: float = 4.0, preset: str = "auto", crf: int = 23,
-                 mask=None, anatomy: Any = None):
+                 mask=None, anatomy: Any = None, min_fps: float | None = None):
+        if min_fps is not None and not min_fps > 0:
+            raise ValueError(f"min_fps must be positive or None, got {min_fps!r}")
+        self.min_fps = min_fps
+        self._active = True
         if preset not in ("auto", *PRESETS):
             raise ValueError(f"preset must be 'auto' or one of {PRESETS}, got {preset!r}")
         self.mask = parse_regions(mask)
@@ -59,6 +68,9 @@ class AnnotateStage(Stage):
             self._annotator.reset()
 
     def start(self, ctx: StageContext) -> None:
+        self._active = self.min_fps is None or ctx.analysed_fps >= self.min_fps - 1e-9
+        if not self._active:
+            return
         names = self.detection.detector.class_names
         tax = load_taxonomy()
         colours = [tax.tools[tax.tool_id(n)].colour for n in names]
@@ -74,6 +86,8 @@ class AnnotateStage(Stage):
         self._writer.__enter__()
 
     def __call__(self, frames: Sequence[Frame]) -> None:
+        if not self._active:
+            return
         assert self._writer is not None and self._annotator is not None
         for frame in frames:
             det = self.detection.latest.get(frame.index)
@@ -102,6 +116,9 @@ class AnnotateStage(Stage):
         return self._mask_annotator.annotate(rgb, labels)
 
     def finish(self, ctx: StageContext) -> dict[str, Any]:
+        if not self._active:
+            return {"skipped": f"analysed at {ctx.analysed_fps:g} fps, below {self.min_fps:g}: no annotated video "
+                               "(Case review draws the boxes on the original; clips are cut on demand)"}
         t0 = time.perf_counter()
         self._close()
         self._encode_s += time.perf_counter() - t0

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
+from pathlib import Path
 
 # Modules with a `register(subparsers)` function; each adds its subcommands.
 COMMAND_MODULES = (
@@ -36,6 +38,15 @@ def positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
     return number
+
+
+def emit_json(result: dict, out: str | Path | None = None) -> None:
+    """Print `result` as indented JSON and, with `out`, also write it there (its folder made)."""
+    text = json.dumps(result, indent=2)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
+    print(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,21 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
 
-from app.cli import positive_int
-
-
-def _emit(result: dict, out: str | None) -> None:
-    text = json.dumps(result, indent=2)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n")
-    print(text)
-
+from app.cli import emit_json, positive_int
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -45,7 +35,7 @@ def _eval(args: argparse.Namespace) -> int:
         command = " ".join(shlex.quote(str(p)) for p in parts + ["--card"])
         card = write_card(Path(result["model"]).parent, result, command)
         print(f"wrote {card}", file=sys.stderr)
-    _emit(result, args.json)
+    emit_json(result, args.json)
     return 0
 
 

@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from app.cli import emit_json
+
 BACKEND_CHOICES = ("auto", "torch", "openvino", "openvino-int8")  # models.detector.BACKENDS (not imported: keeps --help fast)
-
-
-def _emit(result: dict, out: str | None) -> None:
-    text = json.dumps(result, indent=2)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n")
-    print(text)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -45,7 +38,7 @@ def _eval(args: argparse.Namespace) -> int:
         frames = presence_frames(args.cholect50)
         result = evaluate_presence(args.weights, frames, args.imgsz, data_name=f"CholecT50 {Path(args.cholect50).name}",
                                    backend=args.backend)
-    _emit(result, args.out)
+    emit_json(result, args.out)
     return 0
 
 
@@ -54,7 +47,7 @@ def _eval_tracking(args: argparse.Namespace) -> int:
 
     result = evaluate_tracker(args.video, args.gt, args.tracker, args.weights, args.predictions, args.iou,
                               detect_every=args.detect_every, backend=args.backend)
-    _emit(result, args.out)
+    emit_json(result, args.out)
     return 0
 
 
@@ -66,7 +59,7 @@ def _backends(args: argparse.Namespace) -> int:
         result = backends_into_card(args.model, args.voc, args.cholect50, backends, calibration=args.calibration)
     else:
         result = evaluate_backends(args.model, args.voc, args.cholect50, backends, calibration=args.calibration)
-    _emit(result, args.out)
+    emit_json(result, args.out)
     return 0
 
 
@@ -81,7 +74,7 @@ def _export(args: argparse.Namespace) -> int:
             raise ValueError("model card evaluation needs all of --voc, --cholect50, --track-video and --track-gt")
         from models.detector_card import evaluate_into_card
 
-        _emit(evaluate_into_card(folder, *evals), None)
+        emit_json(evaluate_into_card(folder, *evals), None)
     return 0
 
 

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from app.cli import emit_json
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -177,11 +179,7 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         fn = train.evaluate_classifier if args.kind == "classifier" else train.evaluate_segmenter
         report = fn(args.model, args.data)
-    text = json.dumps(report, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
+    emit_json(report, args.json)
     return 0
 
 

@@ -53,12 +53,14 @@ def _case_line(case) -> dict:
             "tools": list(case.tools_present)}
 
 
-def _ingest(args: argparse.Namespace) -> int:
+def _add_files(args: argparse.Namespace) -> int:
+    """`library ingest` (videos) and `library import` (files of this machine by path): a JSON line per file."""
     from library.store import Library
 
+    ingest = args.library_command == "ingest"
     with Library(_settings(args)) as library:
-        for video in args.videos:
-            case, created = library.ingest(video)
+        for path in args.videos if ingest else args.paths:
+            case, created = library.ingest(path) if ingest else library.import_file(path)
             print(json.dumps({**_case_line(case), "created": created}))
     return 0
 
@@ -91,16 +93,6 @@ def _mask(args: argparse.Namespace) -> int:
     with Library(_settings(args)) as library:
         case = library.set_mask_regions(args.case_id, [] if args.clear else args.region)
         print(json.dumps({"id": case.id, "mask_regions": [list(r) for r in case.mask_regions]}))
-    return 0
-
-
-def _import(args: argparse.Namespace) -> int:
-    from library.store import Library
-
-    with Library(_settings(args)) as library:
-        for path in args.paths:
-            case, created = library.import_file(path)
-            print(json.dumps({**_case_line(case), "created": created}))
     return 0
 
 
@@ -162,7 +154,7 @@ def register(sub) -> None:
     ingest = lib_sub.add_parser("ingest", help="add videos to the library and queue their analysis")
     ingest.add_argument("videos", nargs="+")
     _add_location(ingest)
-    ingest.set_defaults(func=_ingest)
+    ingest.set_defaults(func=_add_files)
 
     listing = lib_sub.add_parser("list", help="list cases as JSON lines")
     listing.add_argument("--text")
@@ -177,7 +169,7 @@ def register(sub) -> None:
                                                 "copied, never moved)")
     imports.add_argument("paths", nargs="+", help="absolute paths of video files")
     _add_location(imports)
-    imports.set_defaults(func=_import)
+    imports.set_defaults(func=_add_files)
 
     from app.cli.video import _mask_region
 

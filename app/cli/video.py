@@ -46,7 +46,8 @@ def _analyze(args: argparse.Namespace) -> int:
     info = probe(args.video, content_hash=False)  # ... and on a bad file (the pipeline hashes it, once)
     config = AnalysisConfig(
         sample_fps=args.sample_fps, detect=not args.no_detect, track=not args.no_track, tracker=args.tracker,
-        phase=not args.no_phase, quality=not args.no_quality, annotate=not args.no_annotate,
+        phase=not args.no_phase, quality=not args.no_quality,
+        annotate=False if args.no_annotate else (True if args.annotate else None),
         detector_weights=args.detector, phase_weights=args.phase_model, detect_every=args.detect_every,
         mask_regions=[list(r) for r in args.mask] or None,
         anatomy=not args.no_anatomy, anatomy_every_s=args.anatomy_every, anatomy_weights=args.anatomy_model,
@@ -96,6 +97,8 @@ def register(sub) -> None:
                    help="anatomy masks and CVS criteria every S seconds (default: 1 below 10 minutes of video, else 5)")
     for stage in ("detect", "track", "phase", "quality", "annotate", "anatomy"):
         p.add_argument(f"--no-{stage}", action="store_true", help=f"skip the {stage} stage")
+    p.add_argument("--annotate", action="store_true",
+                   help="write the annotated video at any analysed rate (default: only from 5 analysed fps on)")
     p.add_argument("--mask", action="append", default=[], type=_mask_region, metavar="X0,Y0,X1,Y1",
                    help="black out this rectangle (fractions of the frame, e.g. 0,0,0.35,0.08 for a name and "
                         "date burned in at the top left) in the annotated video; repeat for several")

@@ -38,15 +38,34 @@ from models.registry import ModelEntry, resolve_model, write_metadata
 Log = Callable[[str], None]
 
 
-def train_classifier(
-    train_dir: str | Path,
+# What `train_network` uses for a kind unless told otherwise.
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    CLASSIFIER: {"architecture": "mobilenet_v3_small", "input_size": 128, "batch_size": 16},
+    SEGMENTER: {"architecture": "lraspp_mobilenet_v3_large", "input_size": 160, "batch_size": 4},
+}
+
+
+def train_classifier(train_dir: str | Path, out_dir: str | Path, **options: Any) -> ModelEntry:
+    """Train an image classifier on an ImageFolder: `train_network` of kind CLASSIFIER (its keyword options)."""
+    return train_network(CLASSIFIER, train_dir, out_dir, **options)
+
+
+def train_segmenter(pairs_dir: str | Path, out_dir: str | Path, **options: Any) -> ModelEntry:
+    """Train a segmenter on images/ + masks/ pairs: `train_network` of kind SEGMENTER (its keyword options)."""
+    return train_network(SEGMENTER, pairs_dir, out_dir, **options)
+
+
+def train_network(
+    kind: str,
+    data_dir: str | Path,
     out_dir: str | Path,
     *,
-    architecture: str = "mobilenet_v3_small",
-    input_size: int = 128,
+    classes: Sequence[str] | None = None,
+    architecture: str | None = None,
+    input_size: int | None = None,
     epochs: int = 10,
     steps_per_epoch: int | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     lr: float = 2e-3,
     init: str | Path | None = None,
     modality: str = "any",
@@ -54,99 +73,81 @@ def train_classifier(
     seed: int = 0,
     log: Log = print,
 ) -> ModelEntry:
-    """Train an image classifier on an ImageFolder, from scratch or starting from our weights (`init`).
+    """Train a diagnosis network from scratch or starting from our weights (`init`); writes its model folder.
 
-    Classes are sampled equally often (small classes are repeated with augmentation). With `init`,
-    every tensor whose shape matches is loaded, so a new class list only re-learns the last layer.
+    CLASSIFIER: an ImageFolder, its class folders the classes, each sampled equally often (small classes are
+    repeated with augmentation). SEGMENTER: images/ + masks/ pairs (binary masks -> classes[1], default
+    background/foreground); loss = CE + soft Dice. With `init`, every tensor whose shape matches is loaded, so a
+    new class list only re-learns the last layer. `architecture`, `input_size` and `batch_size` default per kind
+    (KIND_DEFAULTS).
     """
+    if kind not in KIND_DEFAULTS:
+        raise ValueError(f"kind must be one of {list(KIND_DEFAULTS)}, got {kind!r}")
+    defaults = KIND_DEFAULTS[kind]
+    architecture = defaults["architecture"] if architecture is None else architecture
+    input_size = defaults["input_size"] if input_size is None else input_size
+    batch_size = defaults["batch_size"] if batch_size is None else batch_size
     torch.manual_seed(seed)
-    data, classes = ClassificationData.from_folder(train_dir, input_size)
+    if kind == CLASSIFIER:
+        if classes is not None:
+            raise ValueError(f"a classifier's classes are the folders of its data, got classes={classes!r}")
+        data, classes = ClassificationData.from_folder(data_dir, input_size)
+    else:
+        classes = list(classes or ("background", "foreground"))
+        data = SegmentationData.from_pairs(data_dir, input_size, len(classes))
     mean, std = channel_stats(data.images)
     data.transform = augmentation(input_size, mean, std)
-    net = build_network(CLASSIFIER, architecture, len(classes))
+    net = build_network(kind, architecture, len(classes))
     init_note = _load_init(net, init, log)
-    counts = np.bincount(data.labels, minlength=len(classes))
-    weights = torch.tensor([1.0 / counts[y] for y in data.labels], dtype=torch.double)
     steps = steps_per_epoch or math.ceil(len(data) / batch_size)
-    sampler = torch.utils.data.WeightedRandomSampler(weights, steps * batch_size, replacement=True,
-                                                     generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    sampler: torch.utils.data.Sampler
+    if kind == CLASSIFIER:
+        counts = np.bincount(data.labels, minlength=len(classes))
+        weights = torch.tensor([1.0 / counts[y] for y in data.labels], dtype=torch.double)
+        sampler = torch.utils.data.WeightedRandomSampler(weights, steps * batch_size, replacement=True,
+                                                         generator=generator)
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+        loss = lambda x, y: loss_fn(forward_logits(net, x), y)  # noqa: E731
+        seen = {"images_per_class": dict(zip(classes, counts.tolist()))}
+    else:
+        sampler = torch.utils.data.RandomSampler(data, replacement=True, num_samples=steps * batch_size,
+                                                 generator=generator)
+        loss = _ce_dice_loss(net, len(classes))
+        seen = {"pairs": len(data)}
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=0)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
-    history = _fit(net, loader, epochs, lr, lambda x, y: loss_fn(forward_logits(net, x), y), log)
+    history = _fit(net, loader, epochs, lr, loss, log)
     metadata = {
         "name": name or Path(out_dir).name,
-        "kind": CLASSIFIER,
+        "kind": kind,
         "version": 1,
         "architecture": architecture,
-        "classes": classes,
+        "classes": list(classes),
         "input_size": input_size,
         "normalisation": {"mean": mean, "std": std},
         "modality": modality,
         "training": {
-            "data": str(train_dir), "images_per_class": dict(zip(classes, counts.tolist())), "epochs": epochs,
-            "steps_per_epoch": steps, "batch_size": batch_size, "lr": lr, "init": init_note, "seed": seed,
-            "final_loss": history[-1] if history else None, "trained_at": _now(),
+            "data": str(data_dir), **seen, "epochs": epochs, "steps_per_epoch": steps, "batch_size": batch_size,
+            "lr": lr, "init": init_note, "seed": seed, "final_loss": history[-1] if history else None,
+            "trained_at": _now(),
         },
     }
     return _save_model(net, out_dir, metadata)
 
 
-def train_segmenter(
-    pairs_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    classes: Sequence[str] = ("background", "foreground"),
-    architecture: str = "lraspp_mobilenet_v3_large",
-    input_size: int = 160,
-    epochs: int = 10,
-    steps_per_epoch: int | None = None,
-    batch_size: int = 4,
-    lr: float = 2e-3,
-    init: str | Path | None = None,
-    modality: str = "any",
-    name: str | None = None,
-    seed: int = 0,
-    log: Log = print,
-) -> ModelEntry:
-    """Train a segmenter on images/ + masks/ pairs (binary masks -> classes[1]); loss = CE + soft Dice."""
-    torch.manual_seed(seed)
-    classes = list(classes)
-    data = SegmentationData.from_pairs(pairs_dir, input_size, len(classes))
-    mean, std = channel_stats(data.images)
-    data.transform = augmentation(input_size, mean, std)
-    net = build_network(SEGMENTER, architecture, len(classes))
-    init_note = _load_init(net, init, log)
-    steps = steps_per_epoch or math.ceil(len(data) / batch_size)
-    sampler = torch.utils.data.RandomSampler(data, replacement=True, num_samples=steps * batch_size,
-                                             generator=torch.Generator().manual_seed(seed))
-    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=0)
+def _ce_dice_loss(net: nn.Module, n_classes: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A segmenter's loss: cross-entropy plus the mean soft Dice loss of the foreground classes."""
     ce = nn.CrossEntropyLoss()
 
     def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = forward_logits(net, x)
         probs = torch.softmax(logits, 1)[:, 1:]
-        onehot = nn.functional.one_hot(y, len(classes)).permute(0, 3, 1, 2)[:, 1:].float()
+        onehot = nn.functional.one_hot(y, n_classes).permute(0, 3, 1, 2)[:, 1:].float()
         inter = (probs * onehot).sum((0, 2, 3))
         soft_dice = (2 * inter + 1) / (probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3)) + 1)
         return ce(logits, y) + (1 - soft_dice).mean()
 
-    history = _fit(net, loader, epochs, lr, loss, log)
-    metadata = {
-        "name": name or Path(out_dir).name,
-        "kind": SEGMENTER,
-        "version": 1,
-        "architecture": architecture,
-        "classes": classes,
-        "input_size": input_size,
-        "normalisation": {"mean": mean, "std": std},
-        "modality": modality,
-        "training": {
-            "data": str(pairs_dir), "pairs": len(data), "epochs": epochs, "steps_per_epoch": steps,
-            "batch_size": batch_size, "lr": lr, "init": init_note, "seed": seed,
-            "final_loss": history[-1] if history else None, "trained_at": _now(),
-        },
-    }
-    return _save_model(net, out_dir, metadata)
+    return loss
 
 
 def evaluate_classifier(model: str | Path | ModelEntry, data_dir: str | Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Self, Sequence
 
 import numpy as np
 
@@ -39,6 +39,34 @@ def save_state(state: dict[str, Any], path: str | Path) -> Path:
     torch.save(state, tmp)
     os.replace(tmp, path)
     return path
+
+
+class PhaseModelFile:
+    """A phase model kept as one weights file: `state()` is what is saved, `from_state(state)` rebuilds it."""
+
+    WHAT = "phase model"  # what a file that fails to load is said not to be
+
+    def state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> Path:
+        """Write the one weights file (atomic)."""
+        return save_state(self.state(), path)
+
+    @classmethod
+    def load(cls, ref: str | Path | None = None) -> Self:
+        """A shipped model name (default "phase"), a model folder, or a weights file."""
+        from models.registry import resolve_model
+
+        entry = resolve_model(ref or "phase")
+        try:
+            return cls.from_state(_torch().load(entry.weights, map_location="cpu", weights_only=True))
+        except (KeyError, AttributeError, RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError) as exc:
+            raise ValueError(f"{str(entry.weights)!r} is not a SurgLens {cls.WHAT}: {exc}") from exc
 
 
 @dataclass
@@ -220,7 +248,7 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, n_phases: int, n_tools: int, confi
     return head
 
 
-class PhaseModel:
+class PhaseModel(PhaseModelFile):
     """Per-frame head + phase-order HMM. `predict(times, features)` -> PhaseProbabilities."""
 
     def __init__(
@@ -376,28 +404,15 @@ class PhaseModel:
             "encoder": self.encoder,
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write the one weights file (atomic)."""
-        return save_state(self.state(), path)
-
     @classmethod
-    def load(cls, ref: str | Path | None = None) -> "PhaseModel":
-        """A shipped model name (default "phase"), a model folder, or a weights file."""
-        from models.registry import resolve_model
-
-        torch = _torch()
-        entry = resolve_model(ref or "phase")
-        try:
-            state = torch.load(entry.weights, map_location="cpu", weights_only=True)
-            if state.get("format") != MODEL_FORMAT:
-                raise ValueError(f"unsupported phase model format {state.get('format')!r}")
-            head_state = state["head"]
-            config = PhaseModelConfig.from_dict(state["config"])
-            width = head_state["log_p" if config.head == "bernoulli" else "projection"].shape[-1]
-            head = _build_head(config.head, int(head_state["mean"].shape[0]), len(state["phase_names"]), int(width))
-            head.load_state_dict(head_state)
-        except (KeyError, AttributeError, RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError) as exc:
-            raise ValueError(f"{str(entry.weights)!r} is not a SurgLens phase model: {exc}") from exc
+    def from_state(cls, state: dict[str, Any]) -> "PhaseModel":
+        if state.get("format") != MODEL_FORMAT:
+            raise ValueError(f"unsupported phase model format {state.get('format')!r}")
+        head_state = state["head"]
+        config = PhaseModelConfig.from_dict(state["config"])
+        width = head_state["log_p" if config.head == "bernoulli" else "projection"].shape[-1]
+        head = _build_head(config.head, int(head_state["mean"].shape[0]), len(state["phase_names"]), int(width))
+        head.load_state_dict(head_state)
         return cls(head, np.asarray(state["durations_s"]), config, state["phase_names"], state.get("encoder"))
 
 

@@ -14,12 +14,12 @@ All three are trained on annotated tool presence with the detector's measured no
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from models.phase.evidence import ToolNoise, hold_every
+from models.phase.model import PhaseModelFile, _torch
 from models.phase.sequences import LabelSequence
 from models.phase.timeline import PhaseProbabilities
 
@@ -80,12 +80,6 @@ def timing_features(variant: str, n_seconds: int) -> np.ndarray:
     if variant == "clip":
         return np.zeros((n_seconds, 0), dtype=np.float32)
     raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-
-
-def _torch():
-    import torch
-
-    return torch
 
 
 def build_network(in_dim: int, n_phases: int, config: TemporalConfig, causal: bool):
@@ -251,8 +245,10 @@ def fit_temperature(logits: Sequence[np.ndarray], labels: Sequence[np.ndarray]) 
 
 
 @dataclass
-class TemporalPhaseModel:
+class TemporalPhaseModel(PhaseModelFile):
     """Three temporal networks (offline, online, clip), their temperatures and the noise they were trained with."""
+
+    WHAT = "temporal phase model"
 
     nets: dict[str, Any]
     temperatures: dict[str, float]
@@ -406,27 +402,6 @@ class TemporalPhaseModel:
             "calot_evidence": None if self.calot_evidence is None else self.calot_evidence.to_state(),
             "anatomy_window_s": self.anatomy_window_s,
         }
-
-    def save(self, path: str | Path) -> Path:
-        """Write the one weights file (atomic)."""
-        from models.phase.model import save_state
-
-        return save_state(self.state(), path)
-
-    @classmethod
-    def load(cls, ref: str | Path | None = None) -> "TemporalPhaseModel":
-        """A shipped model name (default "phase"), a model folder, or a weights file."""
-        import pickle
-
-        from models.registry import resolve_model
-
-        torch = _torch()
-        entry = resolve_model(ref or "phase")
-        try:
-            state = torch.load(entry.weights, map_location="cpu", weights_only=True)
-            return cls.from_state(state)
-        except (KeyError, AttributeError, RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError) as exc:
-            raise ValueError(f"{str(entry.weights)!r} is not a SurgLens temporal phase model: {exc}") from exc
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "TemporalPhaseModel":

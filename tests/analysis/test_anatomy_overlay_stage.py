@@ -1,12 +1,11 @@
 """The anatomy stage in a pipeline with a fake model: its label maps are drawn in the annotated video."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from analysis.analyze import AnalysisConfig, analyze_video
 from analysis.moments import MOMENT_KINDS, key_moments
 from analysis.pipeline import run_pipeline
-from analysis.results import ANATOMY, ANNOTATED
+from analysis.results import ANNOTATED
 from analysis.stages.anatomy import AnatomyStage
 from analysis.stages.annotate import AnnotateStage
 from analysis.stages.detection import DetectionStage
@@ -43,7 +42,7 @@ def test_anatomy_masks_in_the_annotated_video(tiny_video, tmp_path):
     case = run_pipeline(tiny_video, tmp_path / "case", [detection, anatomy, AnnotateStage(detection, anatomy=anatomy)],
                         sample_fps=5.0)
     assert case.summary("annotate")["anatomy_overlay"] is True
-    table = pd.read_parquet(tmp_path / "case" / ANATOMY)
+    table = case.anatomy()
     assert table["second"].tolist() == [0, 1, 2]
     assert table["cvs_all"].iloc[0] == pytest.approx(0.9 * 0.8 * 0.7, abs=1e-6)
     plain = run_pipeline(tiny_video, tmp_path / "plain", [detection, AnnotateStage(detection)], sample_fps=5.0)
@@ -64,14 +63,14 @@ CALOT_CLIP = "0.975__group_57__VID22_372_and_VID26_693_b.mp4"  # hook dissecting
 @pytest.mark.skipif(not (MODELS_DIR / "anatomy" / "weights.pt").is_file(), reason="needs the shipped anatomy model")
 def test_default_analysis_of_a_real_calot_clip_has_anatomy(tmp_path):
     clip = shared_path("cholec-clips", CALOT_CLIP)
-    case = analyze_video(clip, tmp_path / "case", AnalysisConfig())
+    case = analyze_video(clip, tmp_path / "case", AnalysisConfig(annotate=True))  # the video too, at 1 fps
     stages = list(case.stages)
     assert stages.index("anatomy") < stages.index("phase")
     summary = case.summary("anatomy")
     assert summary["every_s"] == 1.0 and summary["frames"] == 32  # auto: every second of a clip under 10 minutes
     assert "not for clinical use" in summary["note"]
     assert case.summary("annotate")["anatomy_overlay"] is True
-    table = pd.read_parquet(tmp_path / "case" / ANATOMY)
+    table = case.anatomy()
     assert table[["cvs_c1", "cvs_c2", "cvs_c3"]].apply(lambda c: c.between(0, 1)).all().all()
     kinds = {m.kind for m in key_moments(tmp_path / "case")}
     assert kinds <= set(MOMENT_KINDS)

@@ -59,8 +59,9 @@ def test_every_stage_sees_each_sampled_frame_once(clip, tmp_path):
     rec = Recorder()
     case = run_pipeline(clip, tmp_path / "case", [rec, Consumer()], sample_fps=2, batch_size=3)
     frames = [f for b in rec.batches for f in b]
-    assert [f[1] for f in frames] == [i * 0.5 for i in range(8)]
-    assert [f[0] for f in frames] == [i * 5 for i in range(8)]
+    # Every 5th frame of 10 fps: only reference frames are decoded, each target served within 3 frames.
+    assert len(frames) == 8 and all(0 <= f[1] - i * 0.5 <= 0.3 + 1e-6 for i, f in enumerate(frames))
+    assert [f[0] for f in frames] == [round(f[1] * 10) for f in frames]
     assert max(len(b) for b in rec.batches) == 3
     assert rec.fps == 2 and rec.started == 1
     assert case.stages["recorder"].summary == {"frames": 8}

@@ -9,7 +9,7 @@ import base64
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -122,6 +122,33 @@ def open_page(page: str, **state: Any) -> AppTest:
     for key, value in state.items():
         at.session_state[key] = value
     at.switch_page(f"views/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def fresh_caches() -> Iterator[None]:
+    """Empty Streamlit caches (cached models and data) before the test, and no cached model after it."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def run_page(page: str, timeout: float = 60) -> AppTest:
+    """app/views/`page`.py run on its own (not through app/main.py), checked to raise nothing."""
+    at = AppTest.from_file(str(REPO / "app" / "views" / f"{page}.py"), default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def upload_to(page: str, *files: tuple[str, bytes, str], timeout: float = 120) -> AppTest:
+    """`run_page` with `files` ((name, data, mime) each) put into the page's file uploaders in order."""
+    at = run_page(page, timeout)
+    for uploader, file in enumerate(files):
+        at.file_uploader[uploader].set_value(file)
     at.run()
     assert not at.exception, at.exception
     return at

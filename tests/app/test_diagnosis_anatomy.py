@@ -1,14 +1,14 @@
 """The Diagnosis page's surgical still with the anatomy model: the mask overlay and the three CVS criteria."""
 import numpy as np
 import pytest
-import streamlit as st
 
 from models.anatomy.data import CLASSES
 from models.anatomy.model import AnatomyResult
 from models.detections import Detections
 from models.diagnosis import diagnose as core
 from models.diagnosis.still import StillAnalyzer, StillReport
-from tests.app.test_diagnosis_page import FakeStill, frame_png, texts, upload
+from tests.app.conftest import texts
+from tests.app.test_diagnosis_page import FakeStill, frame_png, upload
 
 
 class FakeAnatomyStill(FakeStill):
@@ -24,15 +24,11 @@ class FakeAnatomyStill(FakeStill):
 
 
 @pytest.fixture
-def fake_anatomy(monkeypatch):
+def fake_anatomy(monkeypatch, fresh_caches):
     monkeypatch.setattr(core, "load_analyzer", lambda ref: FakeAnatomyStill())
     monkeypatch.setattr(core, "decide_modality", lambda image, router=None, frame=0: core.ModalityDecision(
         "laparoscopy", 0.99, "fake router"))
     monkeypatch.setattr(core, "model_card", lambda analyzer: None)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
 
 
 def test_still_shows_the_anatomy_mask_and_criteria(fake_anatomy, cholec_clips):

@@ -4,7 +4,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import streamlit as st
 from pydicom.data import get_testdata_file
 from streamlit.testing.v1 import AppTest
 
@@ -13,10 +12,9 @@ from models.diagnosis import diagnose as core
 from models.diagnosis import still
 from models.diagnosis.classifier import ClassificationResult, ImageClassifier
 from models.diagnosis.still import StillAnalyzer, StillReport
+from tests.app.conftest import run_page, texts, upload_to
 from tests.conftest import REPO, shared_path
 from video.quality import measure_quality, quality_findings
-
-PAGE = str(REPO / "app" / "views" / "diagnosis.py")
 
 
 class FakeStill(StillAnalyzer):
@@ -47,17 +45,13 @@ class FakeClassifier(ImageClassifier):
 
 
 @pytest.fixture
-def fake_models(monkeypatch):
+def fake_models(monkeypatch, fresh_caches):
     """Fast stand-ins for every analysis the page offers."""
     monkeypatch.setattr(core, "load_analyzer", lambda ref: FakeStill() if ref == core.STILL else FakeClassifier())
     # The kind of image: the DICOM header where it says, else "a surgical still" without running the router.
     monkeypatch.setattr(core, "decide_modality", lambda image, router=None, frame=0: core.dicom_modality(image)
                         or core.ModalityDecision("laparoscopy", 0.99, "fake router"))
     monkeypatch.setattr(core, "model_card", lambda analyzer: "# fake model card")
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
 
 
 def frame_png(clip: Path, index: int = 400) -> bytes:
@@ -70,24 +64,12 @@ def frame_png(clip: Path, index: int = 400) -> bytes:
 
 
 def upload(name: str, data: bytes, mime: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.run()
-    assert not at.exception
-    at.file_uploader[0].set_value((name, data, mime))
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "subheader", "info", "warning", "error")
-                     for e in getattr(at, kind))
+    return upload_to("diagnosis", (name, data, mime))
 
 
 def test_page_waits_for_an_upload():
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    assert not at.exception and not at.error
+    at = run_page("diagnosis")
+    assert not at.error
     assert "Upload an image" in at.info[0].value
     assert "not for clinical use" in at.warning[0].value
 
@@ -152,18 +134,14 @@ def test_cmyk_jpeg_is_shown_with_a_conversion_note(fake_models):
     assert any("converted from CMYK to RGB" in e.value for e in at.info), [e.value for e in at.info]
 
 
-def test_missing_detector_weights_are_explained(monkeypatch, cholec_clips):
+def test_missing_detector_weights_are_explained(monkeypatch, fresh_caches, cholec_clips):
     monkeypatch.setattr(still, "DETECTOR_CANDIDATES", ("no-such-model",))
-    st.cache_resource.clear()
     at = upload("still.png", frame_png(cholec_clips[0]), "image/png")
     assert len(at.error) == 1 and "no instrument-detector weights" in at.error[0].value
-    st.cache_resource.clear()
 
 
-def test_real_models_on_chest_dicom_and_surgical_still(cholec_clips):
+def test_real_models_on_chest_dicom_and_surgical_still(fresh_caches, cholec_clips):
     """No fakes: the shipped classifier on the chest DICOM, the detector (if any) on a Cholec80 still."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
     if len(core.analysis_choices()) > 1:
         path = next(shared_path("medical-images", "chest-xray").glob("*.dcm"))
         at = upload(path.name, path.read_bytes(), "application/dicom")

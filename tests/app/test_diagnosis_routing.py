@@ -6,15 +6,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import streamlit as st
 from pydicom.data import get_testdata_file
 from streamlit.testing.v1 import AppTest
 
 from models.diagnosis import diagnose as core
 from models.registry import MODELS_DIR
-from tests.conftest import REPO, shared_path
+from tests.app.conftest import texts, upload_to
+from tests.conftest import shared_path
 
-PAGE = str(REPO / "app" / "views" / "diagnosis.py")
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def shipped(name: str) -> None:
@@ -22,26 +22,8 @@ def shipped(name: str) -> None:
         pytest.skip(f"shipped model {name} is not installed")
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-
-
 def upload(name: str, data: bytes, mime: str = "application/octet-stream") -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.run()
-    at.file_uploader[0].set_value((name, data, mime))
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "subheader", "info", "warning", "error")
-                     for e in getattr(at, kind))
+    return upload_to("diagnosis", (name, data, mime), timeout=180)
 
 
 def captions(at: AppTest) -> list[str]:

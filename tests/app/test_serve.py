@@ -36,29 +36,8 @@ def test_streamlit_reads_the_options_over_a_config_file_elsewhere(tmp_path):
 
 
 def test_serve_starts_the_dashboard_with_the_settings_limit(monkeypatch, tmp_path):
-    started = []
-
-    class Process:
-        pid = 4242
-
-        def __init__(self, cmd, env=None):
-            started.append((cmd, env))
-
-        def wait(self, timeout=None):
-            return 0
-
-        def poll(self):
-            return None
-
-        def terminate(self):
-            pass
-
     monkeypatch.setenv("SURGLENS_MAX_UPLOAD_MB", "300")
-    monkeypatch.setenv("SURGLENS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr(subprocess, "Popen", Process)
-    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's own SIGTERM handling
-    assert main(["serve", "--port", "8600"]) == 0
-    (worker, worker_env), (app, app_env) = started
+    (worker, worker_env), (app, app_env) = _serve(monkeypatch, tmp_path, ["--port", "8600"])
     assert worker[-1] == "worker" and app[3:5] == ["run", str(APP)]
     assert _option(app, "--server.maxUploadSize") == "300" and _option(app, "--client.showErrorDetails") == "none"
     assert worker_env["YOLO_OFFLINE"] == app_env["YOLO_OFFLINE"] == "True"
@@ -85,14 +64,15 @@ def test_only_loopback_addresses_stay_on_this_machine(address, loopback):
     assert (exposure_notice(address, 8501, password_set=False) is None) is loopback
 
 
-def _serve_on(monkeypatch, tmp_path, argv):
+def _serve(monkeypatch, tmp_path, argv: list[str]) -> list[tuple[list[str], dict]]:
+    """`surglens serve argv` with Popen faked; the (command, env) of each process it started: worker, app."""
     started = []
 
     class Process:
         pid = 4242
 
         def __init__(self, cmd, env=None):
-            started.append(cmd)
+            started.append((cmd, env))
 
         def wait(self, timeout=None):
             return 0
@@ -105,9 +85,14 @@ def _serve_on(monkeypatch, tmp_path, argv):
 
     monkeypatch.setenv("SURGLENS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(subprocess, "Popen", Process)
-    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's own SIGTERM handling
     assert main(["serve", *argv]) == 0
-    return started[1]
+    return started
+
+
+def _serve_on(monkeypatch, tmp_path, argv):
+    """The app's command line of `surglens serve argv`."""
+    return _serve(monkeypatch, tmp_path, argv)[1][0]
 
 
 def test_serve_on_all_interfaces_says_it_has_no_authentication(monkeypatch, tmp_path, capsys):

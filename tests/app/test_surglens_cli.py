@@ -74,6 +74,8 @@ def test_analyze_real_clip_writes_the_case(cholec_clips, tmp_path):
     case = CaseResult.load(out)
     assert set(case.stages) == {"quality", "detection", "anatomy", "phase", "motion", "playback", "thumbnail", "annotate"}
     for name in ("detections.parquet", "tool_presence.parquet", "motion.json", "phase_probs.parquet",
-                 "phase_segments.json", "phase_cholec80.txt", "quality.parquet", "annotated.mp4"):
+                 "phase_segments.json", "phase_cholec80.txt", "quality.parquet", "thumbnail.jpg"):
         assert (out / name).exists(), name
+    # At 1 fps nothing is encoded that nobody watches: the boxes are drawn on the original in Case review.
+    assert case.annotated_video is None and "no annotated video" in case.summary("annotate")["skipped"]
     assert case.video.fps == 25.0 and case.video.frame_count == 800

@@ -5,21 +5,12 @@ import zipfile
 import nibabel as nib
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import MAIN, figures
-from tests.conftest import REPO, shared_path
+from tests.app.conftest import MAIN, figures, run_page, texts, upload_to
+from tests.conftest import shared_path
 
-PAGE = str(REPO / "app" / "views" / "volume.py")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def nifti(array: np.ndarray, affine: np.ndarray) -> bytes:
@@ -38,25 +29,13 @@ def tiny_pair() -> tuple[bytes, bytes]:
 
 
 def upload(series: tuple[str, bytes], labels: tuple[str, bytes] | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.run()
-    at.file_uploader[0].set_value((*series, "application/octet-stream"))
-    if labels:
-        at.file_uploader[1].set_value((*labels, "application/octet-stream"))
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "subheader", "info", "warning", "error")
-                     for e in getattr(at, kind))
+    """The page with the series (and the labels) uploaded."""
+    return upload_to("volume", *((*file, "application/octet-stream") for file in (series, labels) if file))
 
 
 def test_page_waits_for_a_series():
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    assert not at.exception and not at.error
+    at = run_page("volume")
+    assert not at.error
     assert "Upload a CT or MR series" in at.info[0].value
     assert "not for clinical use" in at.warning[0].value
 

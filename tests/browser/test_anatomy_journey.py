@@ -12,48 +12,22 @@ import time
 import pytest
 
 from models.registry import MODELS_DIR
-from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
-    CLIP,
-    SHOTS,
-    serving,
-    _full_page,
-    _no_exception,
-    _offline_and_clean,
-    _playing,
-    _watched,
-    browser,
-    playwright_api,
-)
-from tests.conftest import shared_path
+from tests.browser.conftest import _full_page, _no_exception, _offline_and_clean, _playing, open_app, serving_case
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not (MODELS_DIR / "anatomy" / "weights.pt").is_file(),
                                                       reason="needs the shipped anatomy model")]
 
 
 @pytest.fixture(scope="module")
-def anatomy_server(tmp_path_factory, playwright_api):  # noqa: F811
+def anatomy_server(tmp_path_factory, playwright_api):
     """`surglens serve` over a library holding the shared clip analysed by the real pipeline; yields (url, log)."""
-    from library import Library, Settings
-    from library.worker import Worker
-
-    clip = shared_path("cholec-clips", CLIP)
-    data = tmp_path_factory.mktemp("anatomy-library")
-    with Library(Settings(data_dir=data)) as lib:
-        case, _ = lib.ingest(clip, title="Calot clip")
-        assert Worker(lib).run(once=True) == 1
-        done = lib.get_case(case.id)
-        assert done.status == "done", done.error
-    with serving(data) as (url, log):
+    with serving_case(tmp_path_factory.mktemp("anatomy-library"), "Calot clip") as (url, log, _):
         yield url, log
 
 
-def test_cvs_lane_overlays_and_anatomy_still(anatomy_server, browser):  # noqa: F811
+def test_cvs_lane_overlays_and_anatomy_still(anatomy_server, browser):
     url, log = anatomy_server
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    seen = _watched(page)
-    page.set_default_timeout(60_000)
-    page.goto(url)
+    page, seen = open_app(browser, url)
     page.locator("button", has_text="Open").first.click()
 
     # The timeline has its CVS row (a y-axis label) with bars in it.
@@ -80,6 +54,6 @@ def test_cvs_lane_overlays_and_anatomy_still(anatomy_server, browser):  # noqa: 
     panel.get_by_text("not for clinical use", exact=False).first.wait_for()
     _no_exception(page)
     page.wait_for_timeout(1000)
-    _full_page(page, SHOTS / "case_review_anatomy.png")
+    _full_page(page, "case_review_anatomy.png")
     _offline_and_clean(seen)
     page.close()

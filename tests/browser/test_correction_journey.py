@@ -10,55 +10,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
-    CLIP,
-    SHOTS,
-    _full_page,
-    _no_exception,
-    _offline_and_clean,
-    _watched,
-    browser,
-    playwright_api,
-    serving,
-)
-from tests.conftest import shared_path
+from tests.browser.conftest import _full_page, _no_exception, _offline_and_clean, fake_analysis, open_app, serving_case
 
 pytestmark = pytest.mark.browser
-PHASES = [(0.0, 10.0, "Preparation"), (10.0, 32.0, "CalotTriangleDissection")]
 ROW_H = 35  # Streamlit's data editor: header and rows 35 px high
 
 
 @pytest.fixture(scope="module")
-def correction_server(tmp_path_factory, playwright_api):  # noqa: F811
+def correction_server(tmp_path_factory, playwright_api):
     """`surglens serve` over a library holding the shared clip, analysed by the fake; yields (url, log, case id)."""
-    from library import Library, Settings
-    from library.worker import Worker
-    from tests.app.conftest import write_case
-
-    clip = shared_path("cholec-clips", CLIP)
-    data = tmp_path_factory.mktemp("correction-library")
-    with Library(Settings(data_dir=data)) as lib:
-        case, _ = lib.ingest(clip, title="Correction clip")
-        Worker(lib, analyze=lambda video, out, config, progress: write_case(out, video, PHASES),
-               poll_s=0.01).run(once=True)
-    with serving(data) as (url, log):
-        yield url, log, case.id
+    with serving_case(tmp_path_factory.mktemp("correction-library"), "Correction clip", analyze=fake_analysis()) as served:
+        yield served
 
 
-def _open(browser, url: str, page_name: str):  # noqa: F811
-    page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
-    seen = _watched(page)
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=page_name).click()
-    page.locator('[data-testid="stHeading"]', has_text=re.compile(f"^{page_name}$")).wait_for()
-    return page, seen
+def _open(browser, url: str, page_name: str):
+    return open_app(browser, url, page_name, height=1100, accept_downloads=True)
 
 
 def _select_cell(page, editor, row: int, x: int = 80) -> None:
@@ -91,9 +62,8 @@ def _download(page, button) -> bytes:
     return Path(info.value.path()).read_bytes()
 
 
-def test_an_educator_corrects_a_segment_and_a_box(correction_server, browser):  # noqa: F811
+def test_an_educator_corrects_a_segment_and_a_box(correction_server, browser):
     url, log, case_id = correction_server
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page, seen = _open(browser, url, "Corrections")
     page.get_by_text("Not corrected yet").wait_for()
     page.locator("video").first.wait_for()
@@ -132,7 +102,7 @@ def test_an_educator_corrects_a_segment_and_a_box(correction_server, browser):  
     figure = page.locator(".st-key-correct_frame_boxes")
     figure.get_by_text("1 marked wrong (dashed)").wait_for()
     _no_exception(page)
-    _full_page(page, SHOTS / "correction-boxes.png")
+    _full_page(page, "correction-boxes.png")
     _idle(page)
     page.locator(".st-key-correct_boxes_save button").click()
     page.get_by_text("boxes corrected by Educator E").wait_for()
@@ -153,7 +123,7 @@ def test_an_educator_corrects_a_segment_and_a_box(correction_server, browser):  
     _offline_and_clean(seen)
 
 
-def test_an_osats_form_saved_and_exported(correction_server, browser):  # noqa: F811
+def test_an_osats_form_saved_and_exported(correction_server, browser):
     url, log, case_id = correction_server
     page, seen = _open(browser, url, "Assessment")
     operator = page.locator('input[aria-label="Operator (a display name)"]')
@@ -173,5 +143,5 @@ def test_an_osats_form_saved_and_exported(correction_server, browser):  # noqa: 
     assert [int(row[item]) for item in OSATS_ITEMS] == chosen
     assert (row["form"], row["trainee"], row["assessor"], row["total"], row["max_total"]) == (
         "OSATS", "Trainee B", "Educator E", "24", "35")
-    _full_page(page, SHOTS / "assessment-osats.png")
+    _full_page(page, "assessment-osats.png")
     _offline_and_clean(seen)

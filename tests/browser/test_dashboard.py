@@ -7,97 +7,33 @@ Screenshots go to runs/browser/.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import pytest
 
+from tests.browser.conftest import (
+    SHOTS,
+    _full_page,
+    _no_exception,
+    _offline_and_clean,
+    _playing,
+    _watched,
+    open_app,
+    serving,
+    serving_case,
+)
 from tests.conftest import REPO, shared_path
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-CLIP = "0.975__group_57__VID22_372_and_VID26_693_b.mp4"
-SHOTS = REPO / "runs" / "browser"
 README_SHOT = REPO / "assets" / "docs" / "screenshot.png"
 ANALYSIS_TIMEOUT_S = 900  # a 32 s clip on two busy CPU cores, including model loading
 VIEWPORT = {"width": 1400, "height": 1000}
-
-
-def _browser_or_skip():
-    """playwright's sync API, or skip (fail under SURGLENS_REQUIRE_BROWSER=1) when the browser is missing."""
-    required = os.environ.get("SURGLENS_REQUIRE_BROWSER") == "1"
-    problem = None
-    if not CHROMIUM.exists():
-        problem = f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        problem = problem or "playwright is not installed (pip install playwright)"
-    if problem:
-        (pytest.fail if required else pytest.skip)(f"browser test: {problem}")
-    return sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(data: Path) -> Iterator[tuple[str, Path]]:
-    """`surglens serve` on a free port over the library in `data` (SQLite); yields (url, log path) and stops
-    serve, its Streamlit and its worker (the process group started) at exit."""
-    port = _free_port()
-    log = data / "serve.log"
-    env = dict(os.environ, SURGLENS_DATA_DIR=str(data), YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(data / "yolo"))
-    env.pop("SURGLENS_DB_URL", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--address", "127.0.0.1", "--port", str(port)],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"surglens serve did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url, log
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def clip() -> Path:
-    return shared_path("cholec-clips", CLIP)
-
-
-@pytest.fixture(scope="module")
-def playwright_api():
-    return _browser_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -106,45 +42,6 @@ def server(tmp_path_factory, clip, playwright_api):
     data = tmp_path_factory.mktemp("library")
     with serving(data) as (url, log):
         yield url, log
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_api):
-    with playwright_api() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-LOCAL_HOSTS = ("127.0.0.1", "localhost")
-
-
-def _watched(page) -> dict[str, list[str]]:
-    """Record every request that leaves the machine and every console error of `page` (see _offline_and_clean)."""
-    from urllib.parse import urlsplit
-
-    seen: dict[str, list[str]] = {"remote": [], "errors": []}
-
-    def request(req) -> None:
-        parts = urlsplit(req.url)
-        if parts.scheme not in ("data", "blob", "about") and parts.hostname not in LOCAL_HOSTS:
-            seen["remote"].append(req.url)
-
-    page.on("request", request)
-    page.on("console", lambda msg: seen["errors"].append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
-    page.on("response", lambda r: seen["errors"].append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    return seen
-
-
-def _offline_and_clean(seen: dict[str, list[str]]) -> None:
-    assert seen["remote"] == [], f"requests that left the machine: {seen['remote'][:5]}"
-    assert seen["errors"] == [], f"console errors: {seen['errors'][:5]}"
-
-
-def _no_exception(page) -> None:
-    errors = page.locator('[data-testid="stException"]')
-    assert errors.count() == 0, errors.first.inner_text()
 
 
 def _wait_for_analysis(page, log: Path) -> None:
@@ -164,25 +61,6 @@ def _seconds(clock_text: str) -> int:
     return int(minutes) * 60 + int(seconds)
 
 
-def _playing(video, page) -> bool:
-    """True once the <video> has data and its currentTime advances."""
-    video.evaluate("v => { v.muted = true; if (v.paused) return v.play().catch(() => null); }")
-    first = video.evaluate("v => v.currentTime")
-    page.wait_for_timeout(1500)
-    ready, later = video.evaluate("v => [v.readyState, v.currentTime]")
-    return ready >= 2 and later > first
-
-
-def _full_page(page, path: Path) -> None:
-    """A screenshot of the whole page (Streamlit scrolls inside its own container, not the document)."""
-    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 6000))})
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(path))
-    page.set_viewport_size(size)
-
-
 def _save_readme_shot(png: bytes) -> None:
     """A small palette PNG of the review page for the README (< 400 KB)."""
     from PIL import Image
@@ -197,13 +75,9 @@ def _save_readme_shot(png: bytes) -> None:
 
 def test_upload_analyse_review_comment(server, browser, clip):
     url, log = server
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport=VIEWPORT)
-    seen = _watched(page)
-    page.set_default_timeout(60_000)
 
     # Library: upload a real clip; its probe shows at once, the worker analyses it in the background.
-    page.goto(url)
+    page, seen = open_app(browser, url)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(clip))
     page.get_by_text("stored and queued for analysis").wait_for()
     page.locator('[data-testid="stMetricValue"]', has_text="0:32").wait_for()  # the duration, probed at once
@@ -257,7 +131,7 @@ def test_upload_analyse_review_comment(server, browser, clip):
     timeline.get_by_text("comments").wait_for()  # the legend entry of the comment markers
     _no_exception(page)
 
-    _full_page(page, SHOTS / "case_review_clip.png")
+    _full_page(page, "case_review_clip.png")
 
     # The Motion section: trajectories over a frame, heatmap, metric tables.
     page.get_by_role("tab", name=re.compile(r"Key moments")).click()
@@ -266,7 +140,7 @@ def test_upload_analyse_review_comment(server, browser, clip):
     assert page.locator('[data-testid="stDataFrame"]').count() >= 1
     _no_exception(page)
     page.wait_for_timeout(1000)
-    _full_page(page, SHOTS / "case_review.png")
+    _full_page(page, "case_review.png")
     if os.environ.get("SURGLENS_UPDATE_SCREENSHOT") == "1":
         page.set_viewport_size({"width": 1400, "height": 1450})
         page.wait_for_timeout(1500)
@@ -300,7 +174,7 @@ def test_diagnosis_of_a_still_and_a_dicom(server, browser, clip, tmp_path):
         _no_exception(page)
         assert result.count() == 1, page.locator('[data-testid="stAlert"]').all_inner_texts()
         assert page.locator('[data-testid="stImage"]').count() >= 1
-        _full_page(page, SHOTS / f"diagnosis_{image.suffix.lstrip('.')}.png")
+        _full_page(page, f"diagnosis_{image.suffix.lstrip('.')}.png")
     page.close()
 
 
@@ -308,17 +182,12 @@ def test_diagnosis_of_a_still_and_a_dicom(server, browser, clip, tmp_path):
 def review_server(tmp_path_factory, playwright_api):
     """`surglens serve` over a library holding one case analysed by the AppTest fake (no model runs); yields
     (url, log path, case id)."""
-    from library import Library, Settings
-    from library.worker import Worker
     from tests.app.conftest import fake_analyze, make_video
 
     data = tmp_path_factory.mktemp("review-library")
-    with Library(Settings(data_dir=data)) as lib:
-        case, _ = lib.ingest(make_video(data.parent / "review.mp4", seconds=12, fps=25, size=(320, 180)),
-                             title="Walk case")
-        Worker(lib, analyze=fake_analyze, poll_s=0.01).run(once=True)
-    with serving(data) as (url, log):
-        yield url, log, case.id
+    video = make_video(data.parent / "review.mp4", seconds=12, fps=25, size=(320, 180))
+    with serving_case(data, "Walk case", video, fake_analyze) as served:
+        yield served
 
 
 BOXES = '[data-testid="surglensBoxes"]'  # the canvas app/player_overlay.py lays over the player
@@ -363,12 +232,7 @@ def test_review_walk_is_offline_and_the_player_tools_work(review_server, browser
     original between analysed frames and a cursor that follows playback; speed, stepping and "comment here"
     on the player; a new comment keeps the Comments panel; the Motion panel at 1440x900."""
     url, log, case_id = review_server
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    seen = _watched(page)
-    page.set_default_timeout(60_000)
-
-    page.goto(url)
+    page, seen = open_app(browser, url, width=1440, height=900)
     page.locator("button", has_text="Open").first.wait_for()
     icon = page.locator("link[rel~='icon']").first.get_attribute("href") or ""
     assert not icon.startswith("http") or "127.0.0.1" in icon, icon

@@ -10,38 +10,21 @@ import time
 
 import pytest
 
-from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
-    CLIP,
-    SHOTS,
-    _no_exception,
-    _offline_and_clean,
-    _watched,
-    browser,
-    playwright_api,
-    serving,
-)
-from tests.conftest import shared_path
+from tests.browser.conftest import SHOTS, _no_exception, _offline_and_clean, open_app, serving
 
 pytestmark = pytest.mark.browser
 SECONDS = 8
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory, playwright_api):  # noqa: F811
-    data = tmp_path_factory.mktemp("live-library")
-    with serving(data) as (url, log):
+def live_server(tmp_path_factory, playwright_api):
+    with serving(tmp_path_factory.mktemp("live-library")) as (url, log):
         yield url, log
 
 
-def test_live_page_plays_a_clip_at_its_rate_with_boxes_and_phase(live_server, browser):  # noqa: F811
+def test_live_page_plays_a_clip_at_its_rate_with_boxes_and_phase(live_server, browser, clip):
     url, log = live_server
-    clip = shared_path("cholec-clips", CLIP)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    seen = _watched(page)
-    page.set_default_timeout(120_000)
-    page.goto(url)
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Live").click()
+    page, seen = open_app(browser, url, "Live", timeout_ms=120_000)
     page.get_by_text("File on this machine").click()
     path = page.locator('input[aria-label="Full path of the video file"]')
     path.fill(str(clip))

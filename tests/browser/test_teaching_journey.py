@@ -5,52 +5,23 @@ Skips like tests/browser/test_dashboard.py when the browser or ../shared/data is
 """
 from __future__ import annotations
 
-
 import pytest
 
-from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
-    CLIP,
-    SHOTS,
-    serving,
-    _full_page,
-    _no_exception,
-    _offline_and_clean,
-    _watched,
-    browser,
-    playwright_api,
-)
-from tests.conftest import shared_path
+from tests.browser.conftest import _full_page, _no_exception, _offline_and_clean, fake_analysis, open_app, serving_case
 
 pytestmark = pytest.mark.browser
-PHASES = [(0.0, 10.0, "Preparation"), (10.0, 32.0, "CalotTriangleDissection")]
 
 
 @pytest.fixture(scope="module")
-def study_server(tmp_path_factory, playwright_api):  # noqa: F811
+def study_server(tmp_path_factory, playwright_api):
     """`surglens serve` over a library holding the shared clip, analysed by the fake; yields (url, log)."""
-    from library import Library, Settings
-    from library.worker import Worker
-    from tests.app.conftest import write_case
-
-    clip = shared_path("cholec-clips", CLIP)
-    data = tmp_path_factory.mktemp("study-library")
-    with Library(Settings(data_dir=data)) as lib:
-        lib.ingest(clip, title="Study clip")
-        Worker(lib, analyze=lambda video, out, config, progress: write_case(out, video, PHASES),
-               poll_s=0.01).run(once=True)
-    with serving(data) as (url, log):
+    with serving_case(tmp_path_factory.mktemp("study-library"), "Study clip", analyze=fake_analysis()) as (url, log, _):
         yield url, log
 
 
-def test_a_trainee_attempt_with_its_score(study_server, browser):  # noqa: F811
+def test_a_trainee_attempt_with_its_score(study_server, browser):
     url, log = study_server
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    seen = _watched(page)
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Study mode").click()
-    page.locator('[data-testid="stHeading"]', has_text="Study mode").wait_for()
+    page, seen = open_app(browser, url, "Study mode")
     page.get_by_text("the model's phase recognition").wait_for()
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 0  # no labels before the attempt
     page.locator("video").first.wait_for()
@@ -79,5 +50,5 @@ def test_a_trainee_attempt_with_its_score(study_server, browser):  # noqa: F811
     timeline = page.locator('[data-testid="stPlotlyChart"]').first
     timeline.locator("g.trace.bars path").first.wait_for()
     page.get_by_text("Attempts of Trainee A").wait_for()
-    _full_page(page, SHOTS / "study-attempt.png")
+    _full_page(page, "study-attempt.png")
     _offline_and_clean(seen)

@@ -9,43 +9,27 @@ import zipfile
 
 import pytest
 
-from tests.browser.test_dashboard import (  # noqa: F401 (browser and playwright_api are fixtures)
-    SHOTS,
-    serving,
-    _full_page,
-    _no_exception,
-    _offline_and_clean,
-    _watched,
-    browser,
-    playwright_api,
-)
+from tests.browser.conftest import _full_page, _no_exception, _offline_and_clean, open_app, serving
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def volume_server(tmp_path_factory, playwright_api):  # noqa: F811
+def volume_server(tmp_path_factory, playwright_api):
     """`surglens serve` with an empty library; yields its URL."""
-    data = tmp_path_factory.mktemp("volume-library")
-    with serving(data) as (url, _):
+    with serving(tmp_path_factory.mktemp("volume-library")) as (url, _):
         yield url
 
 
-def test_ct_series_planes_liver_overlay_and_surface(volume_server, browser, tmp_path):  # noqa: F811
+def test_ct_series_planes_liver_overlay_and_surface(volume_server, browser, tmp_path):
     series = shared_path("volumes", "ct-abdomen-dicom")
     labels = shared_path("volumes", "ct-abdomen-dicom-organs.nii.gz")
     archive = tmp_path / "series.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for path in sorted(p for p in series.rglob("*") if p.is_file()):
             zf.write(path, path.relative_to(series))
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    seen = _watched(page)
-    page.set_default_timeout(120_000)
-    page.goto(volume_server)
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="CT/MR series").click()
-    page.locator('[data-testid="stHeading"]', has_text="CT/MR series").wait_for()
+    page, seen = open_app(browser, volume_server, "CT/MR series", width=1440, timeout_ms=120_000)
     uploaders = page.locator('[data-testid="stFileUploader"] input[type="file"]')
     uploaders.nth(0).set_input_files(str(archive))
     page.get_by_text("512 x 512 x 20 voxels").wait_for()
@@ -60,5 +44,5 @@ def test_ct_series_planes_liver_overlay_and_surface(volume_server, browser, tmp_
     page.wait_for_timeout(3000)
     assert page.locator(".js-plotly-plot .gl-container, .js-plotly-plot canvas").count() >= 1  # the 3D scene drew
     _no_exception(page)
-    _full_page(page, SHOTS / "ct_series_1440.png")
+    _full_page(page, "ct_series_1440.png")
     _offline_and_clean(seen)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from analysis.results import (
     ANNOTATED, CASE_SCHEMA_VERSION, DETECTIONS, TOOL_PRESENCE, CaseResult, CaseWriter, MotionReport,
 )
 from library import Library, Settings
+from library.worker import Worker
 
 BACKENDS = ("sqlite", "postgresql")
 PG_URL_ENV = "SURGLENS_TEST_PG_URL"
@@ -120,6 +122,35 @@ def make_case(lib: Library, tmp_path: Path) -> Callable[..., int]:
         return case.id
 
     return make
+
+
+@pytest.fixture
+def analysed(lib: Library, make_case) -> int:
+    """A case of the fake probe (854x480, 25 fps, 32 s) analysed by `fake_analyze`: Preparation 0-12 s, Calot
+    triangle dissection 12-32 s, a Grasper boxed at 1 s."""
+    case_id = make_case()
+    Worker(lib, fake_analyze).run_once()
+    return case_id
+
+
+def run_together(task: Callable[[], None], n: int) -> list[BaseException]:
+    """Run `task` in `n` threads at once (released together by a barrier); returns what they raised."""
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            task()
+        except BaseException as exc:  # collected for the caller to assert on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def write_fake_results(out_dir: Path, phases: list[tuple[float, float, str]] | None = None,

@@ -13,17 +13,8 @@ from library import Library, LibraryError
 from library.teaching import Teaching
 from library.worker import Worker
 from models.taxonomy import load_taxonomy
-from tests.library.conftest import fake_analyze
 
 MODEL_BOX = {"x1": 1.0, "y1": 2.0, "x2": 30.0, "y2": 40.0, "label": "Grasper", "confidence": 0.9}  # the fake analysis
-
-
-@pytest.fixture
-def analysed(lib, make_case) -> int:
-    """A case of the fake probe (854x480, 25 fps, 32 s) whose fake analysis boxed a Grasper at 1 s."""
-    case_id = make_case()
-    Worker(lib, fake_analyze).run_once()
-    return case_id
 
 
 def test_the_model_boxes_of_a_frame_and_a_correction_beside_them(lib, analysed):

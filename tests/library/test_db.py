@@ -1,7 +1,6 @@
 """Schema: portable DDL, concurrent creation, aware timestamps."""
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 
 import pytest
@@ -9,7 +8,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
 from library import Library, Settings, db
-from tests.library.conftest import fake_probe, fake_video
+from tests.library.conftest import fake_probe, fake_video, run_together
 
 
 def test_schema_compiles_for_postgresql():
@@ -19,22 +18,7 @@ def test_schema_compiles_for_postgresql():
 
 def test_app_and_worker_creating_a_new_library_at_once(tmp_path, db_url):
     settings = Settings(data_dir=tmp_path / "data", db_url=db_url)
-    barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
-
-    def open_library() -> None:
-        barrier.wait()
-        try:
-            Library(settings, probe=fake_probe).close()
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_library) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_together(lambda: Library(settings, probe=fake_probe).close(), 4) == []
 
 
 def test_timestamps_are_aware_utc(lib, make_case):

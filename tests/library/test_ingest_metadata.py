@@ -5,10 +5,10 @@ import io
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
 from library import IngestError, Library
+from tests.conftest import flat_frames, mux_frames
 from video import probe
 
 SECRET = "Patient Jane Doe"
@@ -23,12 +23,7 @@ def _tagged_video(path: Path, fmt: str = "mp4", codec: str = "libx264", n_frames
         stream = out.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.metadata["handler_name"] = "Jane Doe camera"
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * i, np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+        mux_frames(out, stream, flat_frames(n_frames, step=8))
     return path
 
 

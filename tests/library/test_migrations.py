@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import importlib.util
-import threading
 from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 
 from library import Library, db, migrations
-from tests.library.conftest import fake_probe, fake_video
+from tests.library.conftest import fake_probe, fake_video, run_together
 
 
 def _baseline_metadata() -> sa.MetaData:
@@ -101,20 +100,7 @@ def test_the_baseline_is_the_schema_of_the_models_before_the_migrations(settings
 
 def test_the_app_and_the_worker_opening_an_old_library_together(settings):
     _todays_library(settings).dispose()
-    errors = []
-
-    def open_library():
-        try:
-            Library(settings, probe=fake_probe).close()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_library) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_together(lambda: Library(settings, probe=fake_probe).close(), 3) == []
     with Library(settings, probe=fake_probe) as lib:
         assert migrations.current(lib.engine) == "0003"
 

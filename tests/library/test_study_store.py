@@ -17,14 +17,6 @@ CORRECTED = [{"start_s": 0, "end_s": 8, "label": "Preparation"},
              {"start_s": 20, "end_s": 32, "label": "ClippingCutting"}]
 
 
-@pytest.fixture
-def analysed(lib, make_case) -> int:
-    """A case analysed by the fake analysis: Preparation 0-12 s, Calot triangle dissection 12-32 s."""
-    case_id = make_case()
-    Worker(lib, fake_analyze).run_once()
-    return case_id
-
-
 def test_the_model_is_the_reference_until_an_educator_corrects(lib, analysed):
     teaching = Teaching(lib)
     model = teaching.reference(analysed)

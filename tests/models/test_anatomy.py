@@ -133,3 +133,28 @@ def test_eval_cli_bad_input_is_one_line(tiny_endoscapes, tmp_path, capsys, argv,
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and match in err
+
+
+def test_label_maps_upsample_the_logits_bilinearly_like_torch():
+    """predict_labels' OpenCV upsampling gives torch's F.interpolate(bilinear, align_corners=False) labels."""
+    import torch
+    import torch.nn.functional as F
+
+    from models.anatomy.train import predict_labels
+
+    class Net(torch.nn.Module):  # fixed smooth logits at input size, any image
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(0)
+            self.logits = F.interpolate(torch.randn(1, 7, 8, 14, generator=g), size=(64, 112), mode="bilinear")
+
+        def forward_with_features(self, x):
+            return self.logits, torch.zeros(1, 4)
+
+    net = Net()
+    image = np.zeros((120, 213, 3), np.uint8)  # not a multiple of the input size
+    labels, prob, pooled = predict_labels(net, image, (64, 112))
+    expected = F.interpolate(net.logits, size=(120, 213), mode="bilinear", align_corners=False).argmax(1)[0].numpy()
+    assert labels.shape == (120, 213) and labels.dtype == np.uint8
+    assert (labels == expected).mean() > 0.999  # float rounding may flip a near-tie pixel
+    assert prob.shape == (7, 64, 112) and np.allclose(prob.sum(0), 1, atol=1e-5) and pooled.shape == (4,)

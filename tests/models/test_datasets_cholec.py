@@ -49,35 +49,24 @@ def test_read_cholec80_tools_in_taxonomy_order(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, match",
+    "kind, text, match",
     [
-        ("0\tPreparation\n", "first line must start with 'Frame'"),
-        ("Frame\tPhase\nx\tPreparation\n", "line 2: frame 'x' is not an integer"),
-        ("Frame\tPhase\n0\tLunch\n", "line 2: unknown phase 'Lunch'"),
-        ("Frame\tPhase\n0\n", "expected 'Frame<TAB>Phase'"),
-        ("", "first line must start"),
+        ("phase", "0\tPreparation\n", "first line must start with 'Frame'"),
+        ("phase", "Frame\tPhase\nx\tPreparation\n", "line 2: frame 'x' is not an integer"),
+        ("phase", "Frame\tPhase\n0\tLunch\n", "line 2: unknown phase 'Lunch'"),
+        ("phase", "Frame\tPhase\n0\n", "expected 'Frame<TAB>Phase'"),
+        ("phase", "", "first line must start"),
+        ("tool", "Frame\tGrasper\tWrench\n", "unknown tool"),
+        ("tool", "Frame\tGrasper\n0\t2\n", "tool value '2' is not 0 or 1"),
+        ("tool", "Frame\tGrasper\n0\t1\t1\n", "expected 2 columns"),
     ],
 )
-def test_bad_phase_files(tmp_path, text, match):
-    path = tmp_path / "video02-phase.txt"
+def test_bad_annotation_files(tmp_path, kind, text, match):
+    read = {"phase": read_cholec80_phases, "tool": read_cholec80_tools}[kind]
+    path = tmp_path / f"video02-{kind}.txt"
     path.write_text(text)
     with pytest.raises(DatasetError, match=match):
-        read_cholec80_phases(path, fps=25)
-
-
-@pytest.mark.parametrize(
-    "text, match",
-    [
-        ("Frame\tGrasper\tWrench\n", "unknown tool"),
-        ("Frame\tGrasper\n0\t2\n", "tool value '2' is not 0 or 1"),
-        ("Frame\tGrasper\n0\t1\t1\n", "expected 2 columns"),
-    ],
-)
-def test_bad_tool_files(tmp_path, text, match):
-    path = tmp_path / "video02-tool.txt"
-    path.write_text(text)
-    with pytest.raises(DatasetError, match=match):
-        read_cholec80_tools(path, fps=25)
+        read(path, fps=25)
 
 
 def test_write_then_read_cholec80_phases_uses_the_video_fps(tmp_path):

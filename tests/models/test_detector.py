@@ -13,6 +13,24 @@ from tests.conftest import REPO, shared_path
 pytestmark = pytest.mark.skipif(not (MODELS_DIR / "detector").is_dir(), reason="no shipped detector weights in assets/models/detector")
 
 
+NO_NETWORK = """
+import socket
+def refuse(*a, **k):
+    raise AssertionError(f"network access attempted: {a[:2]}")
+socket.socket.connect = refuse
+socket.getaddrinfo = refuse
+socket.create_connection = refuse
+"""
+
+
+def _run_offline(script: str, env: dict[str, str]) -> None:
+    """Run `script` in a fresh interpreter whose sockets refuse every connection; it must end printing "ok"."""
+    out = subprocess.run([sys.executable, "-c", NO_NETWORK + textwrap.dedent(script)], cwd=REPO, capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+
+
 @pytest.fixture(scope="module")
 def detector():
     from models.detector import Detector
@@ -22,14 +40,9 @@ def detector():
 
 def test_load_and_predict_open_no_socket():
     """Loading ultralytics, the weights and predicting must not touch the network at all."""
-    script = textwrap.dedent(
+    _run_offline(
         """
-        import socket, numpy as np
-        def refuse(*a, **k):
-            raise AssertionError(f"network access attempted: {a[:2]}")
-        socket.socket.connect = refuse
-        socket.getaddrinfo = refuse
-        socket.create_connection = refuse
+        import numpy as np
         from models.detector import Detector
         from models.tracker import Tracker
         d = Detector()
@@ -38,12 +51,9 @@ def test_load_and_predict_open_no_socket():
         from ultralytics.utils import SETTINGS
         assert SETTINGS["sync"] is False, SETTINGS["sync"]
         print("ok")
-        """
+        """,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(REPO / "runs" / "test-home")},
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(REPO / "runs" / "test-home")}
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("ok")
 
 
 def test_class_names_come_from_metadata(detector):
@@ -149,14 +159,9 @@ def test_openvino_boxes_match_torch_and_features_fall_back_to_torch():
 @openvino_only
 def test_openvino_export_is_offline_keyed_by_sha_and_sends_no_telemetry(tmp_path):
     """A first export into an empty data folder: no socket, no pip, nothing written to ~/intel."""
-    script = textwrap.dedent(
+    _run_offline(
         """
-        import socket, subprocess, sys
-        def refuse(*a, **k):
-            raise AssertionError(f"network access attempted: {a[:2]}")
-        socket.socket.connect = refuse
-        socket.getaddrinfo = refuse
-        socket.create_connection = refuse
+        import subprocess, sys
         import numpy as np
         from models.detector import Detector
         d = Detector()
@@ -164,12 +169,9 @@ def test_openvino_export_is_offline_keyed_by_sha_and_sends_no_telemetry(tmp_path
         d([np.zeros((240, 320, 3), np.uint8)] * 3)
         assert sys.modules.get("openvino_telemetry") is None
         print(d._fast.ckpt_path if hasattr(d._fast, "ckpt_path") else "", "ok")
-        """
+        """,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "SURGLENS_DATA_DIR": str(tmp_path / "data")},
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "SURGLENS_DATA_DIR": str(tmp_path / "data")}
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("ok")
     sha = json.loads((MODELS_DIR / "detector" / "metadata.json").read_text())["weights_sha256"]
     cached = list((tmp_path / "data" / "cache" / "openvino").iterdir())
     assert [p.name for p in cached] == [f"{sha[:16]}-320_openvino_model"] and list(cached[0].glob("*.xml"))

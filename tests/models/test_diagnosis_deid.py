@@ -12,6 +12,7 @@ from pydicom.sequence import Sequence
 
 from models.diagnosis.deid import METHOD, PHI_KEYWORDS, deidentify
 from models.diagnosis.image import read_image, write_deidentified
+from tests.conftest import dicom_dataset
 
 CT = get_testdata_file("CT_small.dcm")
 SECRETS = ("Jane", "Doe", "MRN-99887766", "OLD-ID-4455", "St. Elsewhere", "Cholecystitis suspected", "1979")
@@ -24,20 +25,12 @@ def _with_everything(path: str = CT) -> Dataset:
     ds.PatientID = "MRN-99887766"
     ds.PatientBirthDate = "19790412"
     ds.OtherPatientIDs = "OLD-ID-4455"
-    other = Dataset()
-    other.PatientID = "OLD-ID-4455"
-    other.IssuerOfPatientID = "St. Elsewhere"
-    ds.OtherPatientIDsSequence = Sequence([other])
+    ds.OtherPatientIDsSequence = Sequence([dicom_dataset(PatientID="OLD-ID-4455", IssuerOfPatientID="St. Elsewhere")])
     # An earlier edit kept the original values: the real name and ID live on in here.
-    original = Dataset()
-    modified = Dataset()
-    modified.PatientName = "Doe^Jane"
-    modified.PatientID = "MRN-99887766"
-    original.ModifiedAttributesSequence = Sequence([modified])
-    original.AttributeModificationDateTime = "20240301101500"
-    original.ModifyingSystem = "St. Elsewhere PACS"
-    original.ReasonForTheAttributeModification = "CORRECT"
-    ds.OriginalAttributesSequence = Sequence([original])
+    modified = dicom_dataset(PatientName="Doe^Jane", PatientID="MRN-99887766")
+    ds.OriginalAttributesSequence = Sequence([dicom_dataset(
+        ModifiedAttributesSequence=Sequence([modified]), AttributeModificationDateTime="20240301101500",
+        ModifyingSystem="St. Elsewhere PACS", ReasonForTheAttributeModification="CORRECT")])
     # An overlay plane: a bitmap (e.g. the patient's name written over the image) and its description.
     rows, cols = int(ds.Rows), int(ds.Columns)
     ds.add_new(0x60000010, "US", rows)
@@ -49,11 +42,8 @@ def _with_everything(path: str = CT) -> Dataset:
     ds.add_new(0x60000022, "LO", "Jane Doe 1979")  # OverlayDescription
     ds.add_new(0x60003000, "OW", np.packbits(np.ones(rows * cols, np.uint8), bitorder="little").tobytes())
     # Structured-report text (a finding with the history in free text).
-    item = Dataset()
-    item.RelationshipType = "CONTAINS"
-    item.ValueType = "TEXT"
-    item.TextValue = "Cholecystitis suspected in Jane Doe, born 1979"
-    ds.ContentSequence = Sequence([item])
+    ds.ContentSequence = Sequence([dicom_dataset(RelationshipType="CONTAINS", ValueType="TEXT",
+                                                 TextValue="Cholecystitis suspected in Jane Doe, born 1979")])
     ds.InstitutionName = "St. Elsewhere"
     ds.PerformingPhysicianName = "House^Gregory"
     ds.RequestingPhysician = "Jane^Doe"

@@ -17,7 +17,7 @@ from models.diagnosis.image import (
     CT_WINDOW_PRESETS, CorruptImageError, ImageReadError, ImageTooLargeError, NoPixelDataError,
     UnsupportedImageError, Window, deidentified_bytes, read_image, write_deidentified,
 )
-from tests.conftest import shared_path
+from tests.conftest import dicom_dataset, shared_path
 
 CT = get_testdata_file("CT_small.dcm")
 MR = get_testdata_file("MR_small.dcm")
@@ -190,14 +190,8 @@ def test_real_chest_dicom_copy_has_no_phi(tmp_path):
 
 
 def test_phi_inside_sequences_is_removed():
-    ds = Dataset()
-    ds.PatientName = "Doe^John"
-    item = Dataset()
-    item.PatientName = "Doe^John"
-    item.InstitutionName = "General Hospital"
-    item.StudyInstanceUID = "1.2.3.4"
-    ds.ReferencedStudySequence = Sequence([item])
-    ds.StudyInstanceUID = "1.2.3.4"
+    item = dicom_dataset(PatientName="Doe^John", InstitutionName="General Hospital", StudyInstanceUID="1.2.3.4")
+    ds = dicom_dataset(PatientName="Doe^John", ReferencedStudySequence=Sequence([item]), StudyInstanceUID="1.2.3.4")
     log = deidentify(ds)
     assert ds.ReferencedStudySequence[0].PatientName in ("", None)
     assert "InstitutionName" not in ds.ReferencedStudySequence[0]

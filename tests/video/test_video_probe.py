@@ -8,19 +8,9 @@ import json
 import av
 import pytest
 
-from video import (
-    CorruptVideoError,
-    EmptyFileError,
-    NotAVideoError,
-    NoVideoStreamError,
-    TruncatedVideoError,
-    UnsupportedCodecError,
-    VideoError,
-    VideoInfo,
-    VideoNotFoundError,
-    file_sha256,
-    probe,
-)
+import video
+from tests.conftest import flat_frames, mux_frames
+from video import VideoInfo, file_sha256, probe
 
 
 def test_probe_describes_tiny_video(tiny_video):
@@ -74,13 +64,13 @@ def test_to_dict_is_json_and_keeps_no_capture_metadata(make_video):
 
 
 BAD_INPUTS = [
-    ("missing", VideoNotFoundError, r"video file not found: '.*missing\.mp4'"),
-    ("empty", EmptyFileError, r"empty \(0 bytes\): '.*empty\.mp4'"),
-    ("text", NotAVideoError, r"not a video: '.*notes\.mp4' is not in any known container format"),
-    ("png", NotAVideoError, r"not a video: '.*still\.mp4' is a still image"),
-    ("no_moov", TruncatedVideoError, r"truncated video: '.*no_moov\.mp4' has no complete moov atom"),
-    ("audio_only", NoVideoStreamError, r"no video stream in '.*audio\.mp4' \(1 audio stream\(s\) only\)"),
-    ("unknown_codec", UnsupportedCodecError, r"unsupported video codec in '.*unknown_codec\.mp4'"),
+    ("missing", video.VideoNotFoundError, r"video file not found: '.*missing\.mp4'"),
+    ("empty", video.EmptyFileError, r"empty \(0 bytes\): '.*empty\.mp4'"),
+    ("text", video.NotAVideoError, r"not a video: '.*notes\.mp4' is not in any known container format"),
+    ("png", video.NotAVideoError, r"not a video: '.*still\.mp4' is a still image"),
+    ("no_moov", video.TruncatedVideoError, r"truncated video: '.*no_moov\.mp4' has no complete moov atom"),
+    ("audio_only", video.NoVideoStreamError, r"no video stream in '.*audio\.mp4' \(1 audio stream\(s\) only\)"),
+    ("unknown_codec", video.UnsupportedCodecError, r"unsupported video codec in '.*unknown_codec\.mp4'"),
 ]
 
 
@@ -88,17 +78,17 @@ BAD_INPUTS = [
 def test_probe_rejects_bad_input_with_typed_error(bad_media, name, error, message):
     with pytest.raises(error, match=message) as caught:
         probe(bad_media[name])
-    assert isinstance(caught.value, VideoError) and isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, video.VideoError) and isinstance(caught.value, ValueError)
     assert caught.value.path == str(bad_media[name])
 
 
 def test_probe_rejects_a_folder(tmp_path):
-    with pytest.raises(VideoNotFoundError, match="video file not found"):
+    with pytest.raises(video.VideoNotFoundError, match="video file not found"):
         probe(tmp_path)
 
 
 def test_corrupt_error_carries_last_good_timestamp():
-    error = CorruptVideoError("x.mp4", "corrupt video: 'x.mp4'", 1.5)
+    error = video.CorruptVideoError("x.mp4", "corrupt video: 'x.mp4'", 1.5)
     assert (error.last_good_timestamp_s, error.path) == (1.5, "x.mp4")
 
 
@@ -112,17 +102,10 @@ def test_probe_real_clips_exact(cholec_clips):
 
 # -- containers by content; lists and playlists that point elsewhere are refused (issue 13) -----------
 def _write(path, fmt: str, codec: str, n_frames: int = 10, **options: str):
-    import numpy as np
-
     with av.open(str(path), mode="w", format=fmt, options=options) as out:
         stream = out.add_stream(codec, rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+        mux_frames(out, stream, flat_frames(n_frames, step=20))
     return path
 
 
@@ -173,7 +156,7 @@ def test_playlists_and_concat_lists_are_refused_without_reading_what_they_name(t
     atime_works = segment.stat().st_atime != 1.0
     for read in (probe, lambda p: FrameReader(p, backend="decord"), lambda p: FrameReader(p, backend="opencv")):
         before = _old_atime(segment)
-        with pytest.raises(NotAVideoError, match=message):
+        with pytest.raises(video.NotAVideoError, match=message):
             read(listing)
         if atime_works:
             assert segment.stat().st_atime == before, "the listed file was opened"

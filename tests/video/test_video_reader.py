@@ -46,7 +46,7 @@ def test_all_frames_in_order_with_timestamps(tiny_video, marker, backend):
 @pytest.mark.parametrize("backend", AVAILABLE)
 @pytest.mark.parametrize("sample_fps", [1.0, 3.0, 10.0, 25.0, 60.0])
 def test_sampling_follows_the_timestamp_rule(tiny_video, backend, sample_fps):
-    reader = FrameReader(tiny_video, sample_fps=sample_fps, backend=backend)
+    reader = FrameReader(tiny_video, sample_fps=sample_fps, backend=backend, skip_nonref=False)
     frames = list(reader)
     expected = _rule([i / 25 for i in range(60)], sample_fps)
     assert [f.index for f in frames] == expected
@@ -54,8 +54,32 @@ def test_sampling_follows_the_timestamp_rule(tiny_video, backend, sample_fps):
 
 
 def test_default_is_one_frame_per_second(tiny_video):
-    frames = list(FrameReader(tiny_video))
-    assert [(f.index, f.timestamp_s) for f in frames] == [(0, 0.0), (25, 1.0), (50, 2.0)]
+    exact = list(FrameReader(tiny_video, skip_nonref=False))
+    assert [(f.index, f.timestamp_s) for f in exact] == [(0, 0.0), (25, 1.0), (50, 2.0)]
+    reader = FrameReader(tiny_video)  # sparse: only reference frames are decoded
+    frames = list(reader)
+    assert reader.skip_nonref and reader.backend == "pyav" and reader.expected_count() == 3
+    assert [round(f.timestamp_s) for f in frames] == [0, 1, 2]
+    assert all(0 <= f.timestamp_s - k <= 3 / 25 + 1e-6 and f.index == round(f.timestamp_s * 25)
+               for k, f in enumerate(frames))
+
+
+def test_skipping_non_reference_frames_serves_each_target_with_a_nearby_frame(tiny_video, marker):
+    all_frames = {f.index: f for f in FrameReader(tiny_video, sample_fps="all")}
+    for sample_fps in (1.0, 2.0, 5.0):
+        frames = list(FrameReader(tiny_video, sample_fps=sample_fps, skip_nonref=True))
+        assert len(frames) == len(_rule([i / 25 for i in range(60)], sample_fps))
+        for k, f in enumerate(frames):
+            assert 0 <= f.timestamp_s - k / sample_fps <= 3 / 25 + 1e-6  # a reference frame within 3 frames
+            assert marker(f.rgb) == f.index % 30 and f.timestamp_s == pytest.approx(all_frames[f.index].timestamp_s)
+
+
+@pytest.mark.parametrize("settings, match", [
+    ({"sample_fps": 1.0, "backend": "opencv", "skip_nonref": True}, "skip_nonref needs backend 'pyav', got 'opencv'"),
+])
+def test_skipping_needs_pyav(tiny_video, settings, match):
+    with pytest.raises(ValueError, match=match):
+        FrameReader(tiny_video, **settings)
 
 
 @pytest.mark.parametrize("backend", AVAILABLE)
@@ -167,7 +191,9 @@ def test_file_cut_short_warns_with_last_good_timestamp(cut_short_video, backend)
 def test_auto_choice(tiny_video, vfr_video):
     # decord only when asked for: with torch in the process it costs about 1 GB more (video/reader.py)
     full_rate = "opencv" if "opencv" in AVAILABLE else "pyav"
-    assert FrameReader(tiny_video, sample_fps=1.0).backend == full_rate
+    assert FrameReader(tiny_video, sample_fps=1.0).backend == "pyav"  # sparse: reference frames only
+    assert FrameReader(tiny_video, sample_fps=6.25).skip_nonref  # every 4th frame of 25 fps
+    assert FrameReader(tiny_video, sample_fps=1.0, skip_nonref=False).backend == full_rate
     assert FrameReader(tiny_video, sample_fps=12.5).backend == full_rate
     assert FrameReader(tiny_video, sample_fps="all").backend == full_rate
     assert FrameReader(tiny_video, sample_fps=20.0).backend == full_rate
@@ -177,9 +203,9 @@ def test_auto_choice(tiny_video, vfr_video):
 
 def test_auto_falls_back_when_decord_is_missing(tiny_video, monkeypatch):
     monkeypatch.setattr(video.reader, "_decord_available", lambda: False)
-    assert FrameReader(tiny_video).backend == ("opencv" if "opencv" in AVAILABLE else "pyav")
+    assert FrameReader(tiny_video, sample_fps="all").backend == ("opencv" if "opencv" in AVAILABLE else "pyav")
     monkeypatch.setattr(video.reader, "_opencv_available", lambda: False)
-    reader = FrameReader(tiny_video)
+    reader = FrameReader(tiny_video, skip_nonref=False)
     assert reader.backend == "pyav" and len(list(reader)) == 3
 
 
@@ -212,9 +238,9 @@ def test_bad_settings_are_rejected(tiny_video, settings, message):
 
 def test_real_clips_at_one_fps(cholec_clips):
     for clip in cholec_clips:
-        reader = FrameReader(clip, sample_fps=1.0)
+        reader = FrameReader(clip, sample_fps=1.0)  # reference frames only: measured at most one frame late
         stamps = [f.timestamp_s for f in reader]
-        assert stamps == pytest.approx(list(range(32))), clip.name
+        assert stamps == pytest.approx(list(range(32)), abs=1 / 25 + 1e-6), clip.name
         assert reader.expected_count() == 32 and reader.warnings == []
 
 
