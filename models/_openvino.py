@@ -111,3 +111,29 @@ def load_openvino_yolo(weights: str | Path, sha256: str, imgsz: int, int8: bool 
     load_openvino()
     ul = load_ultralytics()
     return ul.YOLO(str(exported_model_dir(weights, sha256, imgsz, int8=int8)), task="detect")
+
+
+def compiled_torch_module(module: Any, example: Any, key: str, threads: int | None = None) -> Any:
+    """A torch module converted to OpenVINO and compiled for the CPU (converted once; the IR is kept in the cache).
+
+    `example` is one input tensor of the shape the module will always see; `key` names the cache entry
+    (the weights' SHA-256, the input shape): `<cache>/<key>.xml`. The conversion is written to a
+    temporary name and renamed into place, so a crash never leaves a half-written model.
+    """
+    ov = load_openvino()
+    path = openvino_cache_dir() / f"{key}.xml"
+    core = ov.Core()
+    if not path.is_file():
+        import torch
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with torch.no_grad():
+            model = ov.convert_model(module.eval(), example_input=example)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.xml")
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(tmp, path)
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}  # never bf16 on CPUs that have it: same numbers as torch
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    return core.compile_model(str(path), "CPU", config)

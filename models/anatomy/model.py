@@ -45,10 +45,36 @@ def save_anatomy_weights(path: str | Path, net: Any, cvs_head: Any | None, meta:
     return path
 
 
-class AnatomyModel:
-    """Callable anatomy segmenter + CVS head: `model(frames) -> list[AnatomyResult]`."""
+BACKENDS = ("auto", "torch", "openvino")
 
-    def __init__(self, weights: str | Path | None = None, device: str = "cpu", threads: int | None = None):
+
+class _OpenVINONet:
+    """The segmenter's `forward_with_features` on a compiled OpenVINO model (same inputs and outputs, torch tensors)."""
+
+    def __init__(self, compiled: Any):
+        self.compiled = compiled
+
+    def eval(self) -> "_OpenVINONet":
+        return self
+
+    def forward_with_features(self, x: Any) -> tuple[Any, Any]:
+        import torch
+
+        out = self.compiled([x.numpy()])
+        return torch.from_numpy(out[0]), torch.from_numpy(out[1])
+
+
+class AnatomyModel:
+    """Callable anatomy segmenter + CVS head: `model(frames) -> list[AnatomyResult]`.
+
+    `backend`: "torch", "openvino" (the segmenter converted once and cached; see models._openvino), or "auto"
+    (OpenVINO on the CPU when the optional package is installed, else torch). `.backend` is what runs.
+    """
+
+    def __init__(self, weights: str | Path | None = None, device: str = "cpu", threads: int | None = None,
+                 backend: str = "auto"):
+        if backend not in BACKENDS:
+            raise ValueError(f"anatomy backend must be one of {BACKENDS}, got {backend!r}")
         import torch
 
         from models.anatomy.cvs import CVSHead
@@ -74,6 +100,39 @@ class AnatomyModel:
         self.meta = meta
         if threads:
             torch.set_num_threads(threads)
+        self.backend, self.backend_note = "torch", None
+        self._runner: Any = self.net
+        if backend == "openvino" or (backend == "auto" and device == "cpu"):
+            self._load_openvino(required=backend == "openvino", threads=threads)
+
+    def _load_openvino(self, required: bool, threads: int | None) -> None:
+        import torch
+
+        from models._openvino import compiled_torch_module, openvino_available
+        from models.registry import weights_sha256
+
+        if not required and not openvino_available():
+            self.backend_note = "openvino not installed (pip install 'surglens[fast]')"
+            return
+        h, w = self.input_size
+
+        class Both(torch.nn.Module):  # logits and pooled features as the model's two outputs
+            def __init__(self, net: Any):
+                super().__init__()
+                self.net = net
+
+            def forward(self, x):
+                return self.net.forward_with_features(x)
+
+        key = f"anatomy-{weights_sha256(self.entry.weights)[:16]}-{h}x{w}"
+        try:
+            self._runner = _OpenVINONet(compiled_torch_module(Both(self.net), torch.zeros(1, 3, h, w), key, threads))
+        except Exception as exc:
+            if required:
+                raise
+            self.backend_note = f"OpenVINO conversion failed ({type(exc).__name__}: {exc}); using torch"
+            return
+        self.backend = "openvino"
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -85,7 +144,7 @@ class AnatomyModel:
 
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frame must be an RGB (H, W, 3) array, got shape {frame.shape}")
-        return predict_labels(self.net, frame, self.input_size)
+        return predict_labels(self._runner, frame, self.input_size)
 
     def cvs_probabilities(self, prob: np.ndarray, pooled: np.ndarray) -> dict[str, float]:
         from models.anatomy.cvs import frame_features

@@ -158,3 +158,30 @@ def test_label_maps_upsample_the_logits_bilinearly_like_torch():
     assert labels.shape == (120, 213) and labels.dtype == np.uint8
     assert (labels == expected).mean() > 0.999  # float rounding may flip a near-tie pixel
     assert prob.shape == (7, 64, 112) and np.allclose(prob.sum(0), 1, atol=1e-5) and pooled.shape == (4,)
+
+
+shipped_anatomy = pytest.mark.skipif(not (REPO / "assets" / "models" / "anatomy" / "weights.pt").is_file(),
+                                     reason="needs the shipped anatomy model")
+
+
+@shipped_anatomy
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("openvino"), reason="openvino not installed (the fast extra)")
+def test_openvino_anatomy_matches_torch(tmp_path, monkeypatch):
+    from models.anatomy.model import AnatomyModel
+
+    monkeypatch.setenv("SURGLENS_DATA_DIR", str(tmp_path))  # the converted model's cache
+    rng = np.random.default_rng(0)
+    frame = (rng.random((240, 427, 3)) * 255).astype(np.uint8)
+    fast, slow = AnatomyModel(backend="openvino"), AnatomyModel(backend="torch")
+    assert (fast.backend, slow.backend) == ("openvino", "torch")
+    (a,), (b,) = fast([frame]), slow([frame])
+    assert (a.labels == b.labels).mean() > 0.9999
+    assert max(abs(a.cvs[k] - b.cvs[k]) for k in a.cvs) < 1e-4
+
+
+@shipped_anatomy
+def test_bad_anatomy_backend():
+    from models.anatomy.model import AnatomyModel
+
+    with pytest.raises(ValueError, match="anatomy backend must be one of .*, got 'tpu'"):
+        AnatomyModel(backend="tpu")
