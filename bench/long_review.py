@@ -31,17 +31,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from bench.analyze import BENCH_DIR, REPO, build_input
-from bench.readme_shots import CHROMIUM, VIEWPORT, Serving
+from bench.readme_shots import CHROMIUM, VIEWPORT, Serving, sync_playwright_or_exit, watch_page
 
 OUT_DIR = REPO / "runs" / "long-review"
 LIMIT_MIB = 1536.0  # 1.5 GB, the issue's budget for the whole server
 SAMPLE_S = 0.5
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-LOCAL_HOSTS = ("127.0.0.1", "localhost")
 UPLOAD_TIMEOUT_S = 1200
 ANALYSIS_TIMEOUT_S = 3 * 3600
 PHASES = ("startup", "upload", "analysis", "review", "shutdown")
@@ -163,22 +161,6 @@ class TreeSampler:
                 stats.peak_by_role_mib[role] = round(max(stats.peak_by_role_mib.get(role, 0.0), rss), 1)
             self.samples.append({"t": t, "phase": self.phase, "step": self.step, "total_mib": round(total, 1),
                                  "by_role_mib": {r: round(v, 1) for r, v in by_role.items()}})
-
-
-def watch_page(page) -> dict[str, list[str]]:
-    """Record every request that leaves the machine and every console error of `page` (as the browser tests do)."""
-    seen: dict[str, list[str]] = {"remote": [], "errors": []}
-
-    def request(req) -> None:
-        parts = urlsplit(req.url)
-        if parts.scheme not in ("data", "blob", "about") and parts.hostname not in LOCAL_HOSTS:
-            seen["remote"].append(req.url)
-
-    page.on("request", request)
-    page.on("console", lambda msg: seen["errors"].append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
-    page.on("response", lambda r: seen["errors"].append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    return seen
 
 
 def _no_exception(page, where: str) -> None:
@@ -354,10 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--headed", action="store_true", help="show the browser window")
     parser.add_argument("--report", type=Path, default=OUT_DIR / "report.json", help="where the JSON report goes")
     args = parser.parse_args(argv)
-    if not CHROMIUM.exists():
-        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+    sync_playwright = sync_playwright_or_exit()
     from library.config import Settings
     from video import probe
 

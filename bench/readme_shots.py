@@ -33,8 +33,37 @@ from bench.analyze import BENCH_DIR, REPO, build_input
 LIBRARY_DIR = REPO / "runs" / "readme-shots"
 CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1440, "height": 900}
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 TITLE = "Long case (10.7 min)"
 MAX_PNG_BYTES = 400_000
+
+
+def watch_page(page) -> dict[str, list[str]]:
+    """Record every request of `page` that leaves the machine and every console error, page error and failed
+    response (the browser tests and the benches assert both lists stay empty)."""
+    from urllib.parse import urlsplit
+
+    seen: dict[str, list[str]] = {"remote": [], "errors": []}
+
+    def request(req) -> None:
+        parts = urlsplit(req.url)
+        if parts.scheme not in ("data", "blob", "about") and parts.hostname not in LOCAL_HOSTS:
+            seen["remote"].append(req.url)
+
+    page.on("request", request)
+    page.on("console", lambda msg: seen["errors"].append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
+    page.on("response", lambda r: seen["errors"].append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return seen
+
+
+def sync_playwright_or_exit():
+    """Playwright's sync API, once Debian's Chromium is known to be there (else exit with the apt hint)."""
+    if not CHROMIUM.exists():
+        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    return sync_playwright
 
 
 def _free_port() -> int:
@@ -160,10 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="analyse again instead of reusing the library")
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="folder of the PNGs (default docs/)")
     args = parser.parse_args(argv)
-    if not CHROMIUM.exists():
-        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+    sync_playwright = sync_playwright_or_exit()
     video = build_input(args.minutes, BENCH_DIR)
     data = LIBRARY_DIR / "library"
     case_id = analysed_case(data, video, args.fresh)

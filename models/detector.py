@@ -153,15 +153,9 @@ class Detector:
             return [_with_frame_index(d, i) for d, i in zip(last[1], indices)], last[2]
         self._pooled.clear()
         # ultralytics expects BGR arrays.
+        bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
         results = (self.model if torch_pass else self._fast).predict(
-            [np.ascontiguousarray(f[..., ::-1]) for f in frames],
-            imgsz=self.imgsz,
-            conf=self.conf,
-            iou=self.iou,
-            max_det=self.max_det,
-            device=self.device,
-            verbose=False,
-        )
+            bgr, imgsz=self.imgsz, conf=self.conf, iou=self.iou, max_det=self.max_det, device=self.device, verbose=False)
         detections = [Detections.from_ultralytics(r, i) for r, i in zip(results, indices)]
         pooled = (
             np.concatenate([self._pooled[i] for i in self.feature_layers], axis=1).astype(np.float32) if torch_pass else None

@@ -65,7 +65,7 @@ try:
 except (ModelNotFoundError, ValueError, RuntimeError, OSError) as exc:
     decision = core.ModalityDecision(None, None, f"modality classifier failed: {exc}")
 kinds = list(core.MODALITY_LABELS)
-controls = st.columns([2, 2, 1, 1])
+controls = st.columns([2, 3, 1, 1])
 kind = controls[0].selectbox(
     "Kind of image", kinds, index=kinds.index(decision.modality) if decision.confident else None,
     format_func=core.MODALITY_LABELS.get, placeholder="Choose the kind of image",

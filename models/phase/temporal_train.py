@@ -316,12 +316,11 @@ def train_temporal(
     log: Log = _quiet,
 ) -> dict[str, Any]:
     """Fit the shipped temporal model and every evaluation model; write weights, metadata and card."""
+    started, config = time.perf_counter(), config or TemporalConfig()
     from models.detector import Detector
     from models.phase.temporal_card import write_temporal_card
     from models.registry import write_metadata
 
-    config = config or TemporalConfig()
-    started = time.perf_counter()
     taxonomy = load_taxonomy()
     names = taxonomy.phase_names
     cache = Path(cache_dir) if cache_dir else None

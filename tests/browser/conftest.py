@@ -19,15 +19,14 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from bench.readme_shots import CHROMIUM, watch_page
 from tests.conftest import REPO, shared_path
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 CLIP = "0.975__group_57__VID22_372_and_VID26_693_b.mp4"
 CLIP_PHASES = [(0.0, 10.0, "Preparation"), (10.0, 32.0, "CalotTriangleDissection")]  # what the fake analysis writes
 SHOTS = REPO / "runs" / "browser"
-LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 def _browser_or_skip():
@@ -91,15 +90,16 @@ def fake_analysis(phases: list[tuple[float, float, str]] = CLIP_PHASES) -> Calla
 
 
 @contextlib.contextmanager
-def serving_case(data: Path, title: str, video: Path | None = None, analyze: Callable | None = None
-                 ) -> Iterator[tuple[str, Path, int]]:
+def serving_case(data: Path, title: str, video: Path | None = None, analyze: Callable | None = None,
+                 config: dict | None = None) -> Iterator[tuple[str, Path, int]]:
     """`serving` over a library in `data` holding `video` (default the shared clip) as the analysed case `title`;
-    `analyze` is the worker's (default the real pipeline). Yields (url, log path, case id)."""
+    `analyze` is the worker's (default the real pipeline), `config` the case's analysis settings (AnalysisConfig
+    fields). Yields (url, log path, case id)."""
     from library import Library, Settings
     from library.worker import Worker
 
     with Library(Settings(data_dir=data)) as lib:
-        case, _ = lib.ingest(video or shared_path("cholec-clips", CLIP), title=title)
+        case, _ = lib.ingest(video or shared_path("cholec-clips", CLIP), title=title, config=config)
         worker = Worker(lib) if analyze is None else Worker(lib, analyze=analyze, poll_s=0.01)
         assert worker.run(once=True) == 1
         done = lib.get_case(case.id)
@@ -126,22 +126,18 @@ def browser(playwright_api):
         chromium.close()
 
 
-def _watched(page) -> dict[str, list[str]]:
-    """Record every request that leaves the machine and every console error of `page` (see _offline_and_clean)."""
-    from urllib.parse import urlsplit
+_watched = watch_page  # requests off the machine and console errors (see _offline_and_clean)
 
-    seen: dict[str, list[str]] = {"remote": [], "errors": []}
 
-    def request(req) -> None:
-        parts = urlsplit(req.url)
-        if parts.scheme not in ("data", "blob", "about") and parts.hostname not in LOCAL_HOSTS:
-            seen["remote"].append(req.url)
-
-    page.on("request", request)
-    page.on("console", lambda msg: seen["errors"].append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
-    page.on("response", lambda r: seen["errors"].append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    return seen
+def wait_until_shown(page, done, failed, timeout_s: float, what: str, detail: Callable[[], str] = lambda: "") -> None:
+    """Poll until the locator `done` matches; fail as soon as `failed` matches (quoting it) or after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while done.count() == 0:
+        if failed.count():
+            pytest.fail(f"{what}: {failed.first.inner_text()}{detail()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: nothing after {timeout_s:g} s{detail()}")
+        page.wait_for_timeout(1000)
 
 
 def _offline_and_clean(seen: dict[str, list[str]]) -> None:

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(not (MODELS_DIR / "anatomy
 @pytest.fixture(scope="module")
 def anatomy_server(tmp_path_factory, playwright_api):
     """`surglens serve` over a library holding the shared clip analysed by the real pipeline; yields (url, log)."""
-    with serving_case(tmp_path_factory.mktemp("anatomy-library"), "Calot clip") as (url, log, _):
+    # The annotated video is asked for: by default it is written only from 5 analysed fps on.
+    with serving_case(tmp_path_factory.mktemp("anatomy-library"), "Calot clip", config={"annotate": True}) as (url, log, _):
         yield url, log
 
 

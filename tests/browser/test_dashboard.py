@@ -26,6 +26,7 @@ from tests.browser.conftest import (
     open_app,
     serving,
     serving_case,
+    wait_until_shown,
 )
 from tests.conftest import REPO, shared_path
 
@@ -47,13 +48,8 @@ def server(tmp_path_factory, clip, playwright_api):
 def _wait_for_analysis(page, log: Path) -> None:
     done = page.locator('[data-testid="stMarkdownContainer"]', has_text=re.compile(r"· done ·"))
     failed = page.locator('[data-testid="stAlert"]', has_text="analysis failed")
-    deadline = time.monotonic() + ANALYSIS_TIMEOUT_S
-    while done.count() == 0:
-        if failed.count():
-            pytest.fail(f"{failed.first.inner_text()}\n--- serve log ---\n{log.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no analysis after {ANALYSIS_TIMEOUT_S} s\n--- serve log ---\n{log.read_text()[-3000:]}")
-        page.wait_for_timeout(1000)
+    wait_until_shown(page, done, failed, ANALYSIS_TIMEOUT_S, "the analysis",
+                     lambda: f"\n--- serve log ---\n{log.read_text()[-3000:]}")
 
 
 def _seconds(clock_text: str) -> int:
