@@ -39,7 +39,9 @@ class PhaseVideo:
         if self.video_path is not None:
             from video import FrameReader
 
-            for frame in FrameReader(self.video_path, sample_fps=self.sample_fps):
+            # Training and evaluation frames are the exact targets k / F (every frame decoded), as the cached
+            # features and the cards were made; analysis may serve a target with a reference frame up to a frame late.
+            for frame in FrameReader(self.video_path, sample_fps=self.sample_fps, skip_nonref=False):
                 yield frame.timestamp_s, frame.rgb
             return
         from PIL import Image

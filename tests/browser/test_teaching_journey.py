@@ -52,3 +52,45 @@ def test_a_trainee_attempt_with_its_score(study_server, browser):
     page.get_by_text("Attempts of Trainee A").wait_for()
     _full_page(page, "study-attempt.png")
     _offline_and_clean(seen)
+
+
+@pytest.fixture(scope="module")
+def two_case_server(tmp_path_factory, playwright_api):
+    """`surglens serve` over a library holding two shared clips, analysed by the fake with different timings."""
+    from library import Library, Settings
+    from library.worker import Worker
+    from tests.browser.conftest import serving
+    from tests.conftest import shared_path
+
+    data = tmp_path_factory.mktemp("compare-library")
+    clips = sorted(shared_path("cholec-clips").glob("*.mp4"))[:2]
+    timings = {"Trainee operation": [(0.0, 20.0, "Preparation"), (20.0, 32.0, "CalotTriangleDissection")],
+               "Reference operation": [(0.0, 8.0, "Preparation"), (8.0, 32.0, "CalotTriangleDissection")]}
+    with Library(Settings(data_dir=data)) as lib:
+        for clip, (title, phases) in zip(clips, timings.items()):
+            lib.ingest(clip, title=title)
+            assert Worker(lib, analyze=fake_analysis(phases), poll_s=0.01).run(once=True) == 1
+        assert [c.status for c in lib.list_cases()] == ["done", "done"]
+    with serving(data) as (url, log):
+        yield url, log
+
+
+def test_two_cases_side_by_side(two_case_server, browser):
+    url, _ = two_case_server
+    page, seen = open_app(browser, url, "Side by side")
+    page.get_by_text("A: Reference operation", exact=False).first.wait_for()  # case A: the newest by default
+    page.locator('[data-testid="stSelectbox"]', has_text="Case B").get_by_role("combobox").click()
+    page.get_by_role("option", name="Trainee operation").click()
+    page.get_by_text("B: Trainee operation", exact=False).first.wait_for()
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(2).wait_for()  # aligned by phase, in real time, time per phase
+    for i in range(3):
+        charts.nth(i).locator("g.trace.bars path").first.wait_for()
+    lanes = charts.nth(1).locator("g.ytick text").all_text_contents()  # SVG text has no innerText
+    assert any("Reference operation" in t for t in lanes) and any("Trainee operation" in t for t in lanes), lanes
+    page.get_by_text("Per phase", exact=False).first.wait_for()
+    page.get_by_text("Per instrument, whole case").wait_for()
+    _no_exception(page)
+    _full_page(page, "side-by-side.png")
+    _offline_and_clean(seen)
+    page.close()
