@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.pipeline import Stage, StageContext
 from analysis.results import DETECTIONS, TOOL_PRESENCE
 from analysis.stream import DEFAULT_ROWS_PER_GROUP, ParquetStream
+from models.annotators import DUPLICATE_IOU, distinct_boxes
 from models.detections import Detections
 from models.detector import Detector
 from models.tracker import BoxPredictor, Tracker
@@ -36,13 +37,17 @@ class DetectionStage(Stage):
     """Runs the detector (and a tracker) on each analysed frame, or on every `detect_every`-th one.
 
     `backend`: the detector's inference backend (None: OpenVINO when installed, else torch).
+    `suppress_iou`: a box overlapping a more confident one of any class by more than this IoU is one
+    instrument read as two classes (a hook boxed as Hook and Scissors) and is dropped before tracking, so
+    tracks, presence, motion and key moments count the instrument once (None keeps every box). The phase
+    stage still reads the detector's own output.
 
     `latest` maps the frame indices of the last batch to their (tracked) detections, for stages
     that draw them in the same pass.
     """
 
     name = "detection"
-    version = "2"
+    version = "3"
 
     def __init__(
         self,
@@ -54,7 +59,12 @@ class DetectionStage(Stage):
         detect_every: int = 1,
         rows_per_group: int = DEFAULT_ROWS_PER_GROUP,
         backend: str | None = None,
+        suppress_iou: float | None = DUPLICATE_IOU,
     ):
+        if suppress_iou is not None and not 0 < suppress_iou <= 1:
+            raise ValueError(f"suppress_iou must be in (0, 1] or None, got {suppress_iou!r}")
+        self.suppress_iou = suppress_iou
+        self._suppressed = 0
         if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
             raise ValueError(f"detect_every must be a positive integer, got {detect_every!r}")
         if detect_every > 1 and not track:
@@ -84,7 +94,7 @@ class DetectionStage(Stage):
         if self._writer is not None:
             self._writer.abort()
         self._writer, self.latest, self._track_ids = None, {}, set()
-        self._seen = self._detected = 0
+        self._seen = self._detected = self._suppressed = 0
         self._detector_s = self._tracker_s = 0.0
         self._last_raw = Detections.empty()
         if self._tracker is not None:
@@ -118,6 +128,10 @@ class DetectionStage(Stage):
         for frame, key in zip(frames, keyed):
             if key:
                 det = self._last_raw = next(raw)
+                if self.suppress_iou is not None and len(det) > 1:
+                    keep = distinct_boxes(det.xyxy, det.confidence, self.suppress_iou)
+                    self._suppressed += int((~keep).sum())
+                    det = det[keep]
                 if self._tracker is not None:
                     # Only BoT-SORT looks at the image (camera-motion compensation): skip the BGR copy otherwise.
                     bgr = np.ascontiguousarray(frame.rgb[..., ::-1]) if self._tracker.uses_image else None
@@ -162,6 +176,7 @@ class DetectionStage(Stage):
             "tracker": self.tracker_name if self.track else None,
             "detect_every": self.detect_every,
             "frames_detected": self._detected,
+            "duplicates_suppressed": self._suppressed, "suppress_iou": self.suppress_iou,
             "boxes": int(boxes),
             "tracks": len(self._track_ids),
             "boxes_per_tool": {n: int(self._counts[c]) for c, n in enumerate(names)},

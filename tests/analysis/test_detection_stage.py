@@ -143,3 +143,30 @@ def test_bad_detect_every(bad, match):
 def test_detect_every_needs_tracking():
     with pytest.raises(ValueError, match="detect_every=2 needs tracking"):
         DetectionStage(detector=FakeDetector(), track=False, detect_every=2)
+
+
+class TwoClassDetector(FakeDetector):
+    """One instrument read as two classes on every frame (a Hook box and, nearly the same, a Bipolar one)."""
+
+    def __call__(self, frames, indices=None):
+        self.calls += len(frames)
+        return [Detections([[20, 20, 60, 60], [21, 20, 60, 61], [70, 5, 90, 25]], [0.55, 0.8, 0.6], [2, 1, 0],
+                           frame_index=[index] * 3) for index in (indices or [-1] * len(frames))]
+
+
+@pytest.mark.parametrize("suppress_iou, classes, suppressed", [(0.7, {"Bipolar", "Grasper"}, 1), (None, set(NAMES), 0)])
+def test_one_instrument_read_as_two_classes_is_stored_once(tiny_video, tmp_path, suppress_iou, classes, suppressed):
+    stage = DetectionStage(detector=TwoClassDetector(), suppress_iou=suppress_iou)
+    case = run_pipeline(tiny_video, tmp_path / "case", [stage], sample_fps=5.0)
+    table = case.detections()
+    frames = table["frame_index"].nunique()
+    assert set(table["class_name"]) == classes and len(table) == frames * len(classes)
+    assert case.summary("detection")["duplicates_suppressed"] == suppressed * frames
+    presence = case.tool_presence()
+    assert (presence["Hook"] > 0).any() == (suppress_iou is None)  # no false Hook second when suppressed
+
+
+@pytest.mark.parametrize("iou", [0, 1.5])
+def test_bad_suppress_iou(iou):
+    with pytest.raises(ValueError, match=f"suppress_iou must be in \\(0, 1\\] or None, got {iou}"):
+        DetectionStage(detector=FakeDetector(), suppress_iou=iou)
