@@ -525,7 +525,7 @@ def report_figures(case: Any, result: "CaseResult | None", comments: Sequence[An
     if segments:
         figures.append(_for_report(phase_durations(segments), "Time per phase"))
     if motion.get("per_track"):
-        figures.append(_for_report(trajectories(motion, result.frame_size), "Instrument trajectories",
+        figures.append(_for_report(trajectories(motion, result.sampling.frame_size), "Instrument trajectories",
                                    legend_right=True))
     return figures
 

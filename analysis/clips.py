@@ -104,8 +104,8 @@ class ClipAnnotator:
     def __init__(self, result: CaseResult, trail_s: float = 4.0, mask=None):
         self.mask = parse_regions(mask)
         table = result.detections()
-        self.analysed_size = result.frame_size
-        self.detections = TimedDetections(table, result.frame_interval_s)
+        self.analysed_size = result.sampling.frame_size
+        self.detections = TimedDetections(table, result.sampling.frame_interval_s)
         names = class_names_of(table)
         colours = [(label.colour if (label := label_of(n, "tool")) else UNKNOWN_COLOUR) for n in names]
         self.annotator = InstrumentAnnotator([display_name(n, "tool") for n in names], colours,

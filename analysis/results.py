@@ -190,21 +190,6 @@ class CaseResult:
         """The video's length in seconds (0 when unknown)."""
         return float(self.video.duration_s or 0.0)
 
-    @property
-    def analysed_fps(self) -> float:
-        """Frames analysed per second of video (never more than the video has)."""
-        return self.sampling.analysed_fps
-
-    @property
-    def frame_interval_s(self) -> float:
-        """Seconds between analysed frames."""
-        return self.sampling.frame_interval_s
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        """(width, height) of the analysed frames, which the boxes' pixels refer to."""
-        return self.sampling.frame_size
-
     def summary(self, stage: str) -> Mapping[str, Any]:
         """A stage's summary ({} when it did not run)."""
         record = self.stages.get(stage)

@@ -68,7 +68,7 @@ def case_data(case_dir: str, version: str) -> CaseData:
         case_dir=Path(case_dir),
         result=result,
         duration_s=result.duration_s,
-        frame_size=result.frame_size,
+        frame_size=result.sampling.frame_size,
         segments=phase_segments(result),
         presence=result.tool_presence(),
         motion=motion.to_dict() if motion else {},
@@ -109,7 +109,7 @@ def overlay_data(case_dir: str, version: str) -> dict[str, Any]:
 
     data = case_data(case_dir, version)
     r = data.result
-    return overlay_payload(r.detections(), r.frame_interval_s, r.frame_size, data.segments, r.duration_s)
+    return overlay_payload(r.detections(), r.sampling.frame_interval_s, r.sampling.frame_size, data.segments, r.duration_s)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -5,14 +5,14 @@ bench/analyze.py does), analyses it with the shipped models into a library under
 (kept: a second run reuses the analysed case; --fresh analyses again), serves the dashboard
 (`surglens serve`) and photographs it in Debian's Chromium (playwright):
 
-  docs/motion_panel.png   Case review › Motion of that case (viewport 1440x900)
-  docs/html_report.png    the case's HTML report, as downloaded: key frames per phase, motion (viewport 1440x900)
-  docs/html_report_charts.png   its charts (viewport 1440x900)
+  assets/docs/motion_panel.png   Case review › Motion of that case (viewport 1440x900)
+  assets/docs/html_report.png    the case's HTML report, as downloaded: key frames per phase, motion (viewport 1440x900)
+  assets/docs/html_report_charts.png   its charts (viewport 1440x900)
 
 Each PNG is quantised to a small palette (< 400 KB). Nothing is sent anywhere; nothing of the shared
 data is written into the repository (the library stays under runs/, which git ignores).
 
-    .venv/bin/python -m bench.readme_shots [--minutes 10.6] [--fresh] [--out docs]
+    .venv/bin/python -m bench.readme_shots [--minutes 10.6] [--fresh] [--out assets/docs]
 """
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.6, help="length of the input (default 10.6: 20 clips)")
     parser.add_argument("--fresh", action="store_true", help="analyse again instead of reusing the library")
-    parser.add_argument("--out", type=Path, default=REPO / "docs", help="folder of the PNGs (default docs/)")
+    parser.add_argument("--out", type=Path, default=REPO / "assets" / "docs", help="folder of the PNGs (default assets/docs/)")
     args = parser.parse_args(argv)
     sync_playwright = sync_playwright_or_exit()
     video = build_input(args.minutes, BENCH_DIR)

@@ -498,7 +498,7 @@ class Teaching:
     def _rate(self, case_id: int) -> tuple[float, tuple[int, int]]:
         """(seconds between analysed frames, (width, height) of the analysed frames) of an analysed case."""
         result = self.lib.case_results(case_id)
-        return result.frame_interval_s, result.frame_size
+        return result.sampling.frame_interval_s, result.sampling.frame_size
 
     def _duration(self, case_id: int) -> float:
         case = self.lib.get_case(case_id)

@@ -67,7 +67,7 @@ def test_every_stage_sees_each_sampled_frame_once(clip, tmp_path):
     assert case.stages["recorder"].summary == {"frames": 8}
     assert case.stages["consumer"].summary == {"seen": 3}
     assert case.video.fps == 10 and case.sampling.frames_analysed == 8
-    assert case.analysed_fps == 2 and case.frame_size == (64, 48)
+    assert case.sampling.analysed_fps == 2 and case.sampling.frame_size == (64, 48)
     loaded = CaseResult.load(tmp_path / "case")
     assert loaded == case and loaded.schema_version == CASE_SCHEMA_VERSION
     assert (loaded.path / "recorder.json").exists()

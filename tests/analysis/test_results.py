@@ -46,7 +46,7 @@ def test_a_published_case_reads_back_typed(tmp_path):
     case = _publish(tmp_path / "case", resize=(160, 120))
     assert case.path == tmp_path / "case" and not partial_folder(case.path).exists()
     assert case.schema_version == CASE_SCHEMA_VERSION and case.video.fps == 29.97 and case.video.path == ""
-    assert case.analysed_fps == 1.0 and case.frame_interval_s == 1.0 and case.frame_size == (160, 120)
+    assert case.sampling.analysed_fps == 1.0 and case.sampling.frame_interval_s == 1.0 and case.sampling.frame_size == (160, 120)
     assert case.summary("phase") == {"seconds": 10} and case.summary("motion") == {}
     assert [(s.start_s, s.end_s, s.label) for s in case.segments()] == [
         (0, 3, NAMES[0]), (3, 7, NAMES[1]), (7, 10, NAMES[2])]
@@ -63,8 +63,8 @@ def test_a_published_case_reads_back_typed(tmp_path):
 
 def test_every_frame_analysed_is_the_video_rate_never_a_default(tmp_path):
     case = _publish(tmp_path / "case", sample_fps=None)
-    assert case.analysed_fps == pytest.approx(29.97) and case.frame_size == (320, 240)
-    assert _publish(tmp_path / "fast", sample_fps=60).analysed_fps == pytest.approx(29.97)  # never above the video
+    assert case.sampling.analysed_fps == pytest.approx(29.97) and case.sampling.frame_size == (320, 240)
+    assert _publish(tmp_path / "fast", sample_fps=60).sampling.analysed_fps == pytest.approx(29.97)  # never above the video
 
 
 def test_schema_1_cases_are_read(tmp_path):
@@ -79,7 +79,7 @@ def test_schema_1_cases_are_read(tmp_path):
     (folder / "phase_segments.json").write_text(json.dumps([{"start_s": 0, "end_s": 4, "label": "preparation"},
                                                             {"start_s": 4, "end_s": 4, "label": "Preparation"}]))
     case = CaseResult.load(folder)
-    assert case.schema_version == 1 and case.analysed_fps == 5 and case.frame_size == (320, 240)
+    assert case.schema_version == 1 and case.sampling.analysed_fps == 5 and case.sampling.frame_size == (320, 240)
     assert case.stages["detection"] == StageRecord("1", 2.5, {"boxes": 3})
     ((seg,),) = [case.segments()]  # aliases become taxonomy names; empty segments are dropped
     assert (seg.label, seg.confidence) == ("Preparation", None)
