@@ -179,6 +179,8 @@ class MaskAnnotator:
         self.lut = np.zeros((max(len(self.class_names), 1), 3), dtype=np.uint8)
         for i, k in enumerate(self.drawn):
             self.lut[k] = hex_to_rgb(colours.get(self.class_names[k], _FALLBACK[i % len(_FALLBACK)]))
+        # The last label map drawn and what it paints: a map is shown on several frames (the caller never edits it).
+        self._cache: tuple[np.ndarray, tuple[np.ndarray, np.ndarray, list[int]]] | None = None
 
     def annotate(self, scene: np.ndarray, detections: np.ndarray | None) -> np.ndarray:
         """A copy of the RGB frame with the label map `detections` drawn over it (None: the frame unchanged)."""
@@ -199,9 +201,8 @@ class MaskAnnotator:
     def _painted(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """(drawn pixels, their colours, classes on screen) of a label map; kept for the next frames, which
         usually show the same map (the anatomy stage segments about once a second)."""
-        cached = getattr(self, "_cache", None)
-        if cached is not None and cached[0] is labels:
-            return cached[1]
+        if self._cache is not None and self._cache[0] is labels:
+            return self._cache[1]
         valid = np.isin(labels, self.drawn)
         colour = self.lut[np.where(valid, labels, 0).astype(np.intp)]
         present = sorted(set(np.unique(labels[valid]).tolist())) if valid.any() else []

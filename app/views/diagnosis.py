@@ -71,7 +71,11 @@ kind = controls[0].selectbox(
     format_func=core.MODALITY_LABELS.get, placeholder="Choose the kind of image",
     key=f"diagnosis_kind_{st.session_state['diagnosis_upload_key']}_{upload.name}",
 )
-if decision.confident:
+if decision.confident and kind and kind != decision.modality:
+    st.warning(f"You chose {core.MODALITY_LABELS[kind]}, but this image reads as {decision.label} ({decision.source}). The "
+               f"{core.MODALITY_LABELS[kind]} model was trained only on such images: its output on another kind of "
+               "image means nothing.")
+elif decision.confident:
     st.caption(decision.text() + ". Change the kind above if it is wrong.")
 else:
     guess = f" (best guess: {decision.label}, score {decision.confidence:.2f})" if decision.confidence is not None else ""

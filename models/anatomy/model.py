@@ -15,7 +15,8 @@ from models.anatomy.data import CLASSES, CRITERIA
 from models.registry import ModelEntry, resolve_model, verify_weights
 
 DEFAULT_MODEL = "anatomy"
-NOTE = "anatomy masks and CVS criteria are research outputs from 343 training frames; not for clinical use"
+NOTE = ("anatomy masks and CVS criteria come from a model trained on 343 frames of laparoscopic cholecystectomy "
+        "(Endoscapes): research outputs for that operation only; not for clinical use")
 
 
 @dataclass
@@ -109,7 +110,7 @@ class AnatomyModel:
         import torch
 
         from models._openvino import compiled_torch_module, openvino_available
-        from models.registry import weights_sha256
+        from models.registry import SHA256_KEY, weights_sha256
 
         if not required and not openvino_available():
             self.backend_note = "openvino not installed (pip install 'surglens[fast]')"
@@ -124,7 +125,9 @@ class AnatomyModel:
             def forward(self, x):
                 return self.net.forward_with_features(x)
 
-        key = f"anatomy-{weights_sha256(self.entry.weights)[:16]}-{h}x{w}"
+        # verify_weights has checked the file against the recorded SHA-256: only unrecorded weights are hashed here
+        sha = str(self.entry.metadata.get(SHA256_KEY) or weights_sha256(self.entry.weights))
+        key = f"anatomy-{sha[:16]}-{h}x{w}"
         try:
             self._runner = _OpenVINONet(compiled_torch_module(Both(self.net), torch.zeros(1, 3, h, w), key, threads))
         except Exception as exc:

@@ -31,6 +31,7 @@ def test_nothing_is_encoded_below_min_fps(tiny_video, tmp_path, sample_fps, writ
 
 
 def test_the_default_pipeline_annotates_from_five_analysed_fps_unless_asked():
+    assert ANNOTATE_MIN_FPS == 5.0
     stages = {False: None, True: None, None: ANNOTATE_MIN_FPS}
     for annotate, min_fps in stages.items():
         built = [s for s in build_stages(AnalysisConfig(annotate=annotate, anatomy=False, phase=False, quality=False,

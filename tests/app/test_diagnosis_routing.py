@@ -49,6 +49,18 @@ def test_chest_xray_png_gets_the_chest_classifier_and_no_instrument_boxes():
     assert any("research curiosity" in w.value for w in at.warning)  # the card's caution, shown with the finding
 
 
+def test_choosing_another_kind_than_the_image_reads_as_is_warned():
+    shipped("chest-xray-classifier")
+    shipped("skin-lesion-classifier")
+    path = shared_path("medical-images", "chest-xray") / "00000001_000.png"
+    at = upload("chest.png", path.read_bytes(), "image/png")
+    assert at.selectbox[0].value == "chest-xray" and not any("You chose" in w.value for w in at.warning)
+    at.selectbox[0].set_value("dermoscopy").run(timeout=180)
+    assert "skin-lesion" in analysis(at)
+    (warned,) = [w.value for w in at.warning if "You chose" in w.value]
+    assert "reads as Chest X-ray" in warned and "means nothing" in warned
+
+
 def test_dermoscopy_image_gets_the_skin_lesion_classifier():
     shipped("skin-lesion-classifier")
     path = sorted(shared_path("medical-images", "dermoscopy").glob("*.jpg"))[0]

@@ -88,6 +88,8 @@ def test_two_cases_side_by_side(two_case_server, browser):
         charts.nth(i).locator("g.trace.bars path").first.wait_for()
     lanes = charts.nth(1).locator("g.ytick text").all_text_contents()  # SVG text has no innerText
     assert any("Reference operation" in t for t in lanes) and any("Trainee operation" in t for t in lanes), lanes
+    durations = " ".join(charts.nth(2).locator("text").all_text_contents())
+    assert "0:08" in durations and "0:20" in durations, durations  # Preparation: 8 s in A, 20 s in B, as analysed
     page.get_by_text("Per phase", exact=False).first.wait_for()
     page.get_by_text("Per instrument, whole case").wait_for()
     _no_exception(page)
