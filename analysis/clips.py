@@ -25,6 +25,7 @@ from video.mask import apply_mask, parse_regions
 
 MAX_CLIP_S = 600.0  # longer excerpts take minutes to render; cut them in parts
 UNKNOWN_COLOUR = "#7f7f7f"
+MAX_GAP_INTERVALS = 1.5  # a track's samples further apart than this many intervals are not bridged (out of view)
 
 
 class TimedDetections:
@@ -56,7 +57,7 @@ class TimedDetections:
             if i < 0:
                 continue
             t0 = times[i]
-            if i + 1 < len(times) and times[i + 1] - t0 <= 1.5 * self.interval_s + eps:
+            if i + 1 < len(times) and times[i + 1] - t0 <= MAX_GAP_INTERVALS * self.interval_s + eps:
                 a = (t - t0) / (times[i + 1] - t0)
                 box = xyxy[i] * (1 - a) + xyxy[i + 1] * a
             elif t - t0 < self.interval_s - eps:

@@ -47,19 +47,24 @@ class StageContext:
     progress: ProgressCallback | None = None
 
     @property
+    def sampling(self) -> Sampling:
+        """The analysed rate and frame size (`frames_analysed` is only known when the case is published)."""
+        return Sampling.of(self.info, self.sample_fps, 0, self.resize)
+
+    @property
     def frame_size(self) -> tuple[int, int]:
         """(width, height) of the analysed frames, which detections' pixels refer to."""
-        return self.resize or (self.info.width, self.info.height)
+        return self.sampling.frame_size
 
     @property
     def analysed_fps(self) -> float:
         """Frames per second actually analysed (never more than the video has)."""
-        return min(self.sample_fps, self.info.fps) if self.sample_fps else self.info.fps
+        return self.sampling.analysed_fps
 
     @property
     def frame_interval_s(self) -> float:
         """Seconds between analysed frames."""
-        return 1.0 / self.analysed_fps
+        return self.sampling.frame_interval_s
 
 
 class Stage:

@@ -20,12 +20,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.clips import UNKNOWN_COLOUR, class_names_of
+from analysis.clips import MAX_GAP_INTERVALS, UNKNOWN_COLOUR, class_names_of
 from models.annotators import DUPLICATE_IOU, distinct_boxes
 from models.taxonomy import display_name, label_of
 
 SCALE = 10_000  # box coordinates are ints in 0..SCALE (fractions of the frame)
-MAX_GAP_INTERVALS = 1.5  # as TimedDetections: a track's frames further apart are not bridged (out of view)
 EPS_S = 1e-6
 SUPPRESS_IOU = DUPLICATE_IOU
 PAYLOAD_VERSION = 1

@@ -41,7 +41,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from analysis.results import CaseResult, CaseResultError
+from analysis.results import CaseResult, CaseResultError, partial_folder
 from library import db
 from library.config import Settings
 from library.db import Status
@@ -212,7 +212,9 @@ class Library:
             if self._remux is not None:
                 remuxed = self._strip_metadata(tmp, probe)
                 tmp.unlink(missing_ok=True)
-                sha256 = _sha256_of(remuxed)
+                from video import file_sha256
+
+                sha256 = file_sha256(remuxed)
                 existing = self._case_by_sha(sha256)
                 if existing is not None:
                     return existing, False
@@ -536,7 +538,7 @@ class Library:
                 s.refresh(collection, ["items"])
                 _renumber(collection.items)
         video.unlink(missing_ok=True)
-        for folder in (self.case_dir(case_id), self.case_dir(case_id).with_name(f"{case_id}.partial")):
+        for folder in (self.case_dir(case_id), partial_folder(self.case_dir(case_id))):
             shutil.rmtree(folder, ignore_errors=True)
 
     def queue(self) -> list[JobRecord]:
@@ -741,14 +743,6 @@ class Library:
 
 
 # --------------------------------------------------------------------- helpers
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _renumber(items: Sequence[db.CollectionItem]) -> None:

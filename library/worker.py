@@ -182,7 +182,7 @@ class _Heartbeat:
                 log.error("job %d: no progress report since its time limit passed; failing it", self.job.job_id)
                 try:
                     self.jobs.fail(self.job, reason)
-                    shutil.rmtree(self.job.out_dir.with_name(self.job.out_dir.name + ".partial"), ignore_errors=True)
+                    shutil.rmtree(partial_folder(self.job.out_dir), ignore_errors=True)
                 finally:
                     self.lost.set()
                     self.on_hang(reason)

@@ -79,8 +79,6 @@ def exported_model_dir(
     ul = load_ultralytics()
     options: dict[str, Any] = {}
     if int8:
-        import importlib.util
-
         if importlib.util.find_spec("nncf") is None:
             raise ImportError(f"INT8 export needs the nncf package: {INSTALL_HINT}")
         from models.train_detector import prepare_dataset

@@ -22,7 +22,7 @@ import numpy as np
 
 from models._ultralytics import load_ultralytics
 from models.detections import Detections
-from models.registry import ModelEntry, resolve_model, verify_weights, weights_sha256
+from models.registry import SHA256_KEY, ModelEntry, resolve_model, verify_weights, weights_sha256
 
 DEFAULT_MODEL = "detector"
 # Neck outputs (P3, P4, P5) and the deepest backbone block of YOLO11: pooled, they describe the scene.
@@ -97,8 +97,8 @@ class Detector:
 
     @cached_property
     def weights_sha256(self) -> str:
-        """SHA-256 of the weights file: the key of its OpenVINO export in the cache."""
-        return weights_sha256(self.entry.weights)
+        """SHA-256 of the weights file (the verified one metadata.json records): the key of its OpenVINO export."""
+        return str(self.entry.metadata.get(SHA256_KEY) or weights_sha256(self.entry.weights))
 
     def _make_hook(self, index: int):
         def hook(_module: Any, _inputs: Any, output: Any) -> None:

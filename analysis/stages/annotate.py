@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from analysis.pipeline import Stage, StageContext
 from analysis.results import ANNOTATED
 from analysis.stages.detection import DetectionStage
-from models.annotators import InstrumentAnnotator, MaskAnnotator, trace_length_for
+from models.annotators import DUPLICATE_IOU, InstrumentAnnotator, MaskAnnotator, trace_length_for
 from models.taxonomy import load_taxonomy
 from video import Frame
 from video.mask import apply_mask, parse_regions
@@ -75,7 +75,9 @@ class AnnotateStage(Stage):
         tax = load_taxonomy()
         colours = [tax.tools[tax.tool_id(n)].colour for n in names]
         # At 1 fps a trail of a few seconds would be a few points: at least 4 analysed frames.
-        self._annotator = InstrumentAnnotator(names, colours, trace_length_for(self.trail_s, ctx.analysed_fps))
+        # The detection stage stored one box per instrument already (its suppress_iou): no second suppression here.
+        self._annotator = InstrumentAnnotator(names, colours, trace_length_for(self.trail_s, ctx.analysed_fps),
+                                              suppress_iou=None if self.detection.suppress_iou else DUPLICATE_IOU)
         self._used_preset = self.preset if self.preset != "auto" else ("ultrafast" if ctx.analysed_fps >= FAST_FPS else "veryfast")
         self._draw_s = self._encode_s = 0.0
         self._mask_annotator = None

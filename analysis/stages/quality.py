@@ -48,7 +48,6 @@ class QualityStage(Stage):
     def finish(self, ctx: StageContext) -> dict[str, Any]:
         table = pd.DataFrame(self._rows)
         ctx.case.write_table(QUALITY, table)
-        ctx.outputs[self.name] = table
         if table.empty:
             return {"frames": 0}
         flags = [c for c in table.columns if c.startswith("flag_")]

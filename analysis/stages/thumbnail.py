@@ -35,11 +35,11 @@ class ThumbnailStage(Stage):
         for frame in frames:
             if self._found:
                 return
-            self._frame, self._time_s = frame.rgb.copy(), float(frame.timestamp_s)
+            self._frame, self._time_s = frame.rgb, float(frame.timestamp_s)  # the reader makes a new array a frame
             self._found = frame.timestamp_s >= self._at_s
 
     def finish(self, ctx: StageContext) -> dict[str, Any]:
         if self._frame is None:
             return {"thumbnail": None}
-        write_thumbnail(self._frame, ctx.case.file(THUMBNAIL), self.mask)
+        write_thumbnail(self._frame.copy(), ctx.case.file(THUMBNAIL), self.mask)
         return {"thumbnail": THUMBNAIL, "time_s": self._time_s}
