@@ -3,7 +3,9 @@
 `surglens serve` runs `streamlit run app/server.py` (Streamlit finds the `app` below and serves it
 with its usual options). The extra route answers HTTP range requests for files of the library's
 videos/ and cases/ folders behind signed, expiring links (app/video_links.py), so the player
-streams a long recording from disk instead of Streamlit loading it into memory.
+streams a long recording from disk instead of Streamlit loading it into memory. A second route takes
+the Library page's large-recording uploads (PUT, a signed batch token: app/upload_links.py) and
+streams each body to a file under the library's tmp/, never holding it in memory.
 
 Deep links (`/analytics?case=1`): Streamlit's frontend looks for its server under the page's path
 first (`/analytics/_stcore/health` and `host-config`, which Streamlit answers 404 so that it falls
@@ -16,11 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from app import video_links
+from app import upload_links, video_links
 
 MAIN = Path(__file__).resolve().parent / "main.py"
 MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
@@ -45,6 +47,71 @@ async def library_video(request: Request) -> Response:
     response.headers["Cache-Control"] = "private, max-age=3600"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+UPLOAD_WRITE_BYTES = 1 << 20  # the body is written in pieces of about this size, in a worker thread
+
+
+def _refused(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": message}, status_code=status)
+
+
+def _position(request: Request, name: str) -> int:
+    text = request.query_params.get(name, "1")
+    if not text.isdigit():
+        raise upload_links.UploadRefused(400, f"{name} must be a whole number, got {text!r}")
+    return int(text)
+
+
+async def large_upload(request: Request) -> Response:
+    """PUT of one large recording: streamed to tmp/incoming/, then renamed into the token's staging folder.
+
+    The size limit (the library's) and the free disk are checked while the body streams; a refused,
+    failed or abandoned upload leaves no file. Replies {"ok": true, "staged": id} or {"ok": false, "error": why}.
+    """
+    from anyio import to_thread
+
+    from library.config import Settings
+
+    batch = upload_links.verify(request.path_params["token"])
+    if batch is None:
+        return _refused(403, "this upload link is not valid or has expired; reload the Library page")
+    try:
+        settings = Settings.from_env()
+        length_text = request.headers.get("content-length")
+        length = int(length_text) if length_text and length_text.isdigit() else None
+        receiver = await to_thread.run_sync(lambda: upload_links.Receiver(
+            settings.tmp_dir, batch, upload_links.extension(request.query_params.get("name")),
+            _position(request, "n"), _position(request, "of"), settings.max_upload_bytes,
+            f"{settings.max_upload_mb:g} MB", length))
+    except upload_links.UploadRefused as refused:
+        return _refused(refused.status, str(refused))
+    except ValueError as exc:  # SURGLENS_* settings that do not parse
+        return _refused(500, f"the library's settings cannot be read: {exc}")
+    except OSError as exc:
+        return _refused(500, f"the upload could not be written: {exc.strerror or exc}")
+    finished = False
+    try:
+        pending = bytearray()
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= UPLOAD_WRITE_BYTES:
+                data, pending = bytes(pending), bytearray()
+                await to_thread.run_sync(receiver.write, data)
+        if pending:
+            await to_thread.run_sync(receiver.write, bytes(pending))
+        staged = await to_thread.run_sync(receiver.finish)
+        finished = True
+    except upload_links.UploadRefused as refused:
+        return _refused(refused.status, str(refused))
+    except ClientDisconnect:
+        return Response(status_code=499)  # nobody reads it: the browser went away
+    except OSError as exc:
+        return _refused(500, f"the upload could not be written: {exc.strerror or exc}")
+    finally:
+        if not finished:  # refused, failed, cancelled or disconnected: no partial stays
+            receiver.discard()
+    return JSONResponse({"ok": True, "staged": staged})
 
 
 # Before Streamlit's bundle runs: its connection code reads window.__streamlit once, at load.
@@ -75,6 +142,7 @@ async def page_html(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [Route(video_links.ROUTE_PREFIX + "/{token}/{path:path}", library_video, methods=["GET", "HEAD"]),
+            Route(upload_links.ROUTE_PREFIX + "/{token}", large_upload, methods=["PUT"]),
             *(Route(f"/{name}", page_html, methods=["GET", "HEAD"]) for name in page_paths())]
 
 

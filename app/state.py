@@ -10,6 +10,7 @@ DEFAULTS: dict[str, object] = {
     "upload_key": 0,  # bumped after each ingest so the uploader empties and a rerun never ingests twice
     "last_upload": None,  # [(case_id, created)] of the last upload on the Library page
     "upload_error": None,  # [why each rejected file of the last upload was refused]
+    "upload_token": None,  # the Library page's large-recording upload token (app/upload_links.py)
     "flash": None,  # a one-time toast for the next page shown (e.g. "Comment added")
     "notice": None,  # a one-time banner for the next page shown (e.g. "already in the library")
     "watching": (),  # ids of the queued/running cases the page last drew; a change reruns the page

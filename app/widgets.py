@@ -53,6 +53,24 @@ def open_case(case_id: int, collection_id: int | None = None) -> NoReturn:
     st.switch_page(CASE_REVIEW, query_params=params)
 
 
+def forget_uploads(uploads) -> None:
+    """Drop `uploads` (st.file_uploader's files) from Streamlit's memory once they are ingested.
+
+    Streamlit keeps every uploaded file in the server's memory until the browser session ends; a
+    file manager without `remove_file` (another Streamlit) is left as it is.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    remove = getattr(getattr(ctx, "uploaded_file_mgr", None), "remove_file", None)
+    if ctx is None or remove is None:
+        return
+    for upload in uploads or ():
+        file_id = getattr(upload, "file_id", None)
+        if file_id:
+            remove(ctx.session_id, file_id)
+
+
 def parse_clock(text: str) -> float:
     """Seconds of "m:ss", "h:mm:ss" or a plain number of seconds ("75", "75.5")."""
     clean = str(text or "").strip()

@@ -4,9 +4,10 @@ Builds (or reuses) a >= 60-minute input from the shared clips by stream copy (`b
 under runs/bench/), starts `surglens serve` (dashboard + worker, `bench.readme_shots.Serving`) over a
 fresh library in runs/long-review/library and, in Debian's Chromium (playwright, 1440x900):
 
-  upload    the file through the Library page's uploader (or, when it is over the upload limit or with
-            `--via import`, the page's "Import a video file from this machine" path), until the page
-            says it is stored and queued
+  upload    the file through the Library page's large-recording uploader (streamed to disk by the
+            upload route, app/upload_links.py; or, when it is over the upload limit or with `--via import`,
+            the page's "Import a video file from this machine" path), until the page says it is stored
+            and queued
   analysis  until the case is done (the library's database, then the page's case card)
   review    Case review of that case: the player plays a few seconds, a key moment seeks it, the
             Motion and Anatomy tabs, the HTML report downloaded from the Export tab; the Library page
@@ -43,6 +44,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 UPLOAD_TIMEOUT_S = 1200
 ANALYSIS_TIMEOUT_S = 3 * 3600
 PHASES = ("startup", "upload", "analysis", "review", "shutdown")
+LARGE_UPLOADER = 'iframe[title="Large-recording uploader"]'  # the Library page's disk-streamed uploader
 
 
 def _role(proc, serve_pid: int, roles: dict[int, str]) -> str:
@@ -177,11 +179,17 @@ def _case_status(data: Path) -> list[tuple[int, str, str | None]]:
 
 
 def upload(page, video: Path, via: str) -> str:
-    """The video into the library from the Library page (its uploader, or the "import from this machine" path);
-    the duration the page shows for it."""
+    """The video into the library from the Library page (its large-recording uploader, or the "import from this
+    machine" path); the duration the page shows for it."""
     page.locator('[data-testid="stFileUploader"]').first.wait_for()
     if via == "upload":
-        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(video))
+        # st.file_uploader would hold the file in the dashboard's memory (and takes ordinary files only)
+        frame = page.frame_locator(LARGE_UPLOADER)
+        frame.locator('input[type="file"]').set_input_files(str(video))
+        received = frame.get_by_text(re.compile("^(Received|Not uploaded)"))
+        received.wait_for(timeout=UPLOAD_TIMEOUT_S * 1000)
+        if received.inner_text().startswith("Not uploaded"):
+            raise SystemExit(f"the large-recording uploader refused the file: {received.inner_text()}")
     else:
         page.get_by_text("Import a video file from this machine").click()
         field_ = page.get_by_role("textbox", name="Full path of the video file")
@@ -330,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the input (default 60)")
     parser.add_argument("--via", choices=("auto", "upload", "import"), default="auto",
-                        help="the Library page's uploader, its import-from-this-machine path, or (auto) the "
-                             "uploader unless the file is over the upload limit")
+                        help="the Library page's large-recording uploader (streamed to disk), its "
+                             "import-from-this-machine path, or (auto) the uploader unless the file is over the "
+                             "upload limit")
     parser.add_argument("--limit-mib", type=float, default=LIMIT_MIB, help="the server's RSS budget (default 1536)")
     parser.add_argument("--headed", action="store_true", help="show the browser window")
     parser.add_argument("--report", type=Path, default=OUT_DIR / "report.json", help="where the JSON report goes")
@@ -345,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     if info.duration_s < args.minutes * 60:
         raise SystemExit(f"{video} lasts {info.duration_s:.0f} s, under {args.minutes:g} min")
     size = video.stat().st_size
-    # What `surglens serve` gives Streamlit as server.maxUploadSize (app/cli/serve.py): the library's limit.
+    # The large-recording uploader's limit (app/server.py's upload route): the library's.
     limit_mb = Settings.from_env().max_upload_mb
     via = args.via if args.via != "auto" else ("upload" if size <= limit_mb * 2**20 else "import")
     if via == "upload" and size > limit_mb * 2**20:

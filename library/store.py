@@ -20,7 +20,9 @@ Privacy decisions
   re-uploads open the existing case. It stays on this machine: exports contain results, annotated
   clips re-encoded by SurgLens and teaching data, never the source video, its hash or path.
 - Uploads are streamed to `data_dir/tmp` in 8 MiB chunks, never held whole in memory; a file on
-  this machine can be imported by path (`import_file`: copied, never moved or deleted).
+  this machine can be imported by path (`import_file`: copied, never moved or deleted). A file the
+  dashboard streamed to `data_dir/tmp` itself (its large-recording uploader) is ingested in place and
+  then deleted (`ingest_staged`); nothing outside `data_dir/tmp` is ever deleted.
 - Surgeon ids are pseudonyms: a short token without spaces (e.g. "S03"), never a name.
 - Nothing here talks to the network.
 """
@@ -196,12 +198,48 @@ class Library:
                               f"{free / 2**30:.1f} GB free; make room first")
         return self._ingest(resolved, resolved.suffix, config=config, title=title, limit_bytes=None)
 
+    def ingest_staged(
+        self,
+        path: str | Path,
+        ext: str | None = None,
+        *,
+        config: Mapping[str, Any] | Any | None = None,
+        title: str | None = None,
+    ) -> tuple[CaseRecord, bool]:
+        """Ingest a file SurgLens itself wrote under `data_dir/tmp` (a streamed upload), then delete it.
+
+        The same checks as `ingest` (the upload limit, probe by content, metadata-free remux, dedupe by
+        hash), without a copy: the file is moved into the check and is gone afterwards, whatever the
+        outcome. Only a regular file inside `data_dir/tmp` is taken; anything else raises IngestError
+        and is left untouched. `ext` as for `ingest` (default the file's own).
+        """
+        staged = self._staged_file(path)
+        try:
+            return self._ingest(staged, staged.suffix if ext is None else ext, config=config, title=title,
+                                limit_bytes=self.settings.max_upload_bytes, staged=True)
+        finally:
+            staged.unlink(missing_ok=True)  # e.g. an invalid title or config refused it before the move
+
+    def _staged_file(self, path: str | Path) -> Path:
+        """`path` when it is a regular file (not a link) inside data_dir/tmp, else IngestError."""
+        candidate = Path(str(path or ""))
+        tmp_dir = self.settings.tmp_dir.resolve()
+        if not candidate.is_absolute() or candidate.is_symlink() or not candidate.is_file():
+            raise IngestError(f"not a staged upload: {str(path)!r}")
+        resolved = candidate.resolve()
+        if resolved == tmp_dir or not resolved.is_relative_to(tmp_dir):
+            raise IngestError(f"not a staged upload (outside the library's tmp folder): {str(path)!r}")
+        return resolved
+
     def _ingest(self, source: str | Path | BinaryIO, ext: str | None, *, config: Mapping[str, Any] | Any | None,
-                title: str | None, limit_bytes: int | None) -> tuple[CaseRecord, bool]:
+                title: str | None, limit_bytes: int | None, staged: bool = False) -> tuple[CaseRecord, bool]:
         title = _title(title) if title is not None and title.strip() else None
         ext = self._extension(source, ext)
         config_dict = self._analysis_config(config)
-        tmp, sha256 = self._receive(source, ext, limit_bytes)
+        if staged:
+            tmp, sha256 = self._take_staged(Path(str(source)), ext, limit_bytes)
+        else:
+            tmp, sha256 = self._receive(source, ext, limit_bytes)
         remuxed: Path | None = None
         try:
             if self._remux is None:  # stored as received: the upload's own hash is the identity
@@ -325,6 +363,36 @@ class Library:
             if stream is not source:
                 stream.close()
         return tmp, hasher.hexdigest()
+
+    def _take_staged(self, path: Path, ext: str, limit: int | None) -> tuple[Path, str]:
+        """`_receive` for a file SurgLens wrote in data_dir/tmp: moved (renamed) into a check file, not copied.
+
+        Its hash is read only when it is stored as received (no remux): the remux's hash is the identity otherwise.
+        """
+        fd, name = tempfile.mkstemp(dir=self.settings.tmp_dir, prefix="upload-", suffix=f".{ext}" if ext else "")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            os.replace(path, tmp)  # claims it: a second ingest of the same staged file finds nothing
+            size = tmp.stat().st_size
+            if size == 0:
+                raise IngestError("the file is empty (0 bytes)")
+            if limit is not None and size > limit:
+                raise IngestError(f"the file is {size / 2**20:.1f} MB, over the upload limit of "
+                                  f"{self.settings.max_upload_mb:g} MB")
+            if self._remux is not None:
+                return tmp, ""
+            hasher = hashlib.sha256()
+            with open(tmp, "rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    hasher.update(chunk)
+            return tmp, hasher.hexdigest()
+        except FileNotFoundError:
+            tmp.unlink(missing_ok=True)
+            raise IngestError("the staged upload is gone (already taken)") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _probe_upload(self, tmp: Path) -> dict[str, Any]:
         try:

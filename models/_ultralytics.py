@@ -23,6 +23,15 @@ DATA_DIR_ENV, DEFAULT_DATA_DIR = "SURGLENS_DATA_DIR", "data"
 NETWORK_SETTINGS = ("sync", "clearml", "comet", "dvc", "hub", "mlflow", "neptune", "raytune", "tensorboard", "wandb")
 
 
+CACHE_DIR_ENV = "SURGLENS_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Where derived model files live (OpenVINO exports, plain weight copies): SURGLENS_CACHE_DIR, else `<data folder>/cache`."""
+    configured = os.environ.get(CACHE_DIR_ENV)
+    return Path(configured).expanduser().resolve() if configured else ultralytics_config_dir().parent / "cache"
+
+
 def ultralytics_config_dir() -> Path:
     """Where ultralytics keeps its settings: `<SurgLens data folder>/ultralytics`."""
     data_dir = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser().resolve()

@@ -4,8 +4,9 @@ Class names come from the weights' metadata.json (models/registry.py), never fro
 pass gives both boxes and a pooled feature vector per frame (a forward hook on chosen layers), so
 the phase model can reuse the detector as its encoder without a second pass.
 
-Boxes come from OpenVINO when it is installed (the `fast` extra: 2-3x faster than torch on this
-CPU, the same mAP within the detector card's tolerance) and from torch otherwise; `backend` or the
+Boxes come from OpenVINO when it is installed (2-3x faster than torch on this CPU, the same boxes),
+run without ultralytics or torch (models._openvino.OpenVINOBoxes: a process that only detects never
+imports torch, 500 MiB less memory), and from torch otherwise; `backend` or the
 SURGLENS_DETECTOR_BACKEND variable forces one ("openvino-int8": the NNCF-quantised export, used
 only when asked for, made by `surglens detector-backends ... --calibration`). The OpenVINO graph
 has no pooled features: the first `predict` (features) call runs torch and switches the detector
@@ -51,49 +52,62 @@ class Detector:
         self.entry: ModelEntry = resolve_model(weights or DEFAULT_MODEL)
         # ultralytics unpickles the file: check it first (shipped weights must carry their SHA-256).
         verify_weights(self.entry, required=self.entry.shipped)
-        ul = load_ultralytics()
-        self.model = ul.YOLO(str(self.entry.weights), task="detect")
-        model_names = [self.model.names[i] for i in sorted(self.model.names)]
-        self.class_names: list[str] = self.entry.classes or model_names
-        if len(self.class_names) != len(model_names):
-            raise ValueError(
-                f"metadata of {str(self.entry.weights)!r} lists {len(self.class_names)} classes, the weights have {len(model_names)}"
-            )
         self.imgsz = int(imgsz or self.entry.metadata.get("input_size", 320))
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.device = device or "cpu"
+        self.feature_layers = tuple(feature_layers)
         self._pooled: dict[int, Any] = {}
         # The last batch's frames and results: stages sharing this detector (detection, phase) ask for
         # the same frames in turn, and get one forward pass. Holding the frames keeps their ids unique.
         self._last: tuple[list[np.ndarray], list[Detections], np.ndarray | None] | None = None
-        layers = self.model.model.model
-        for index in feature_layers:
-            layers[index].register_forward_hook(self._make_hook(index))
-        self.feature_layers = tuple(feature_layers)
         # `backend` is what runs boxes now; `backend_note` says why "auto" fell back to torch.
         self.backend, self.backend_note = "torch", None
         self._fast: Any = None
         if backend != "torch":
             self._load_openvino(required=backend != "auto", int8=backend == "openvino-int8")
+        # The OpenVINO path never builds the torch model (nor imports torch): names come from its export.
+        names = self._fast.names if self._fast is not None else self.model.names
+        model_names = [names[i] for i in sorted(names)]
+        self.class_names: list[str] = self.entry.classes or model_names
+        if len(self.class_names) != len(model_names):
+            raise ValueError(
+                f"metadata of {str(self.entry.weights)!r} lists {len(self.class_names)} classes, the weights have {len(model_names)}"
+            )
+
+    @cached_property
+    def model(self) -> Any:
+        """The ultralytics torch model (built on first use: the torch backend, pooled features, Grad-CAM)."""
+        ul = load_ultralytics()
+        model = ul.YOLO(str(self.entry.weights), task="detect")
+        layers = model.model.model
+        for index in self.feature_layers:
+            layers[index].register_forward_hook(self._make_hook(index))
+        return model
 
     def _load_openvino(self, required: bool, int8: bool = False) -> None:
-        from models._openvino import load_openvino_yolo, openvino_available
+        from models._openvino import OpenVINOBoxes, exported_model_dir, openvino_available
 
         if self.device != "cpu":
             if required:
                 raise ValueError(f"the OpenVINO backend runs on the CPU, got device {self.device!r}")
             return
         if not required and not openvino_available():
-            self.backend_note = "openvino not installed (pip install 'surglens[fast]')"
+            self.backend_note = "openvino not installed (pip install 'openvino>=2024,<2027')"
             return
         try:
-            self._fast = load_openvino_yolo(self.entry.weights, self.weights_sha256, self.imgsz, int8=int8)
+            export = exported_model_dir(self.entry.weights, self.weights_sha256, self.imgsz, int8=int8)
+            self._fast = OpenVINOBoxes(export, self.imgsz, self.conf, self.iou, self.max_det)
         except Exception as exc:
             if required:
                 raise
             self.backend_note = f"OpenVINO export or load failed ({type(exc).__name__}: {exc}); using torch"
             return
         self.backend = "openvino-int8" if int8 else "openvino"
+
+    @property
+    def precision(self) -> str:
+        """The inference precision boxes come at: "f32" on torch, the OpenVINO CPU's ("bf16" where it has it)."""
+        return self._fast.precision if self.backend != "torch" and self._fast is not None else "f32"
 
     @cached_property
     def weights_sha256(self) -> str:
@@ -152,14 +166,19 @@ class Detector:
         ):
             return [_with_frame_index(d, i) for d, i in zip(last[1], indices)], last[2]
         self._pooled.clear()
-        # ultralytics expects BGR arrays.
-        bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
-        results = (self.model if torch_pass else self._fast).predict(
-            bgr, imgsz=self.imgsz, conf=self.conf, iou=self.iou, max_det=self.max_det, device=self.device, verbose=False)
-        detections = [Detections.from_ultralytics(r, i) for r, i in zip(results, indices)]
-        pooled = (
-            np.concatenate([self._pooled[i] for i in self.feature_layers], axis=1).astype(np.float32) if torch_pass else None
-        )
+        if torch_pass:
+            # ultralytics expects BGR arrays.
+            bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
+            results = self.model.predict(bgr, imgsz=self.imgsz, conf=self.conf, iou=self.iou, max_det=self.max_det,
+                                         device=self.device, verbose=False)
+            detections = [Detections.from_ultralytics(r, i) for r, i in zip(results, indices)]
+            pooled = np.concatenate([self._pooled[i] for i in self.feature_layers], axis=1).astype(np.float32)
+        else:
+            detections = [
+                Detections(xyxy=b, confidence=c, class_id=k, frame_index=np.full(len(b), i, dtype=np.int64))
+                for (b, c, k), i in zip(self._fast(list(frames), self.conf, self.iou, self.max_det), indices)
+            ]
+            pooled = None
         self._last = (list(frames), detections, pooled)
         return detections, pooled  # type: ignore[return-value]
 

@@ -135,11 +135,12 @@ def render_backends_section(result: dict[str, Any]) -> str:
     return f"""{_SECTION_START}
 ## Inference backends
 The same weights run by each backend; boxes only (OpenVINO: ultralytics' own export, dynamic shapes,
-cached outside the repository by the weights' SHA-256; `openvino` is fp32, `openvino-int8` NNCF
-post-training INT8 with the detection head in float, calibrated on 15% of m2cai16 trainval, used only
-when asked for). m2cai16 test split ({result['images']} images) and
+cached outside the repository by the weights' SHA-256, run by SurgLens' own letterbox and NMS without
+torch; `openvino` runs at the CPU's default precision, bf16 on this machine (AVX-512 BF16), f32 on CPUs
+without it; `openvino-int8` is NNCF post-training INT8 with the detection head in float,
+calibrated on 15% of m2cai16 trainval, used only when asked for). m2cai16 test split ({result['images']} images) and
 CholecT50 presence ({result['presence_frames']} frames), same protocol as above. The detector uses OpenVINO
-automatically when it is installed (`pip install 'surglens[fast]'`); it may lose at most {_pct(result['tolerance'])} points
+automatically (a dependency since the analysis became torch-free); it may lose at most {_pct(result['tolerance'])} points
 on each metric against torch (tests/models/test_detector_card.py checks these rows). Speed: evaluation time
 per image (image decoding included) on this {result['cpus']}-CPU machine, with its load average at the time
 (other jobs shared the CPU, so compare rows of one run only).

@@ -36,6 +36,9 @@ def cholec_clips() -> list[Path]:
 @pytest.fixture(autouse=True)
 def _offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YOLO_OFFLINE", "1")
+    # One cache of derived model files (OpenVINO exports, plain weight copies) for the whole run, whatever
+    # data folder a test uses: each is made once, not in every test's tmp library.
+    monkeypatch.setenv("SURGLENS_CACHE_DIR", os.environ.get("SURGLENS_CACHE_DIR") or str(REPO / "data" / "cache"))
 
 
 # -- tiny synthetic videos (written with PyAV directly, never with video.VideoWriter) -----------

@@ -101,7 +101,7 @@ class AnatomyStage(Stage):
         reached = table[(table[cvs] >= 0.5).all(axis=1)]
         return {
             "frames": len(table), "table": ANATOMY, "every_s": self.every_s,
-            "model": str(self.model.entry.weights), "backend": getattr(self.model, "backend", "torch"),
+            "model": self.model.entry.name, "backend": getattr(self.model, "backend", "torch"),  # never a path on disk
             "mean_area": {c.removeprefix("area_"): round(float(table[c].mean()), 4) for c in table.columns if c.startswith("area_")},
             # None, not NaN (invalid JSON in case.json), where the model has no CVS head
             "max_cvs": {c: None if table[c].isna().all() else round(float(table[c].max()), 4) for c in cvs},

@@ -171,7 +171,7 @@ class DetectionStage(Stage):
         return {
             "detector": {"weights": str(self.detector.entry.weights.name), "model": self.detector.entry.name,
                          "version": self.detector.metadata.get("version"), "conf": self.conf,
-                         "backend": self.detector.backend,
+                         "backend": self.detector.backend, "precision": getattr(self.detector, "precision", "f32"),
                          **({"backend_note": self.detector.backend_note} if self.detector.backend_note else {})},
             "tracker": self.tracker_name if self.track else None,
             "detect_every": self.detect_every,

@@ -137,6 +137,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(notice, file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, _stop)
     env = dict(os.environ, YOLO_OFFLINE="True")
+    # Exports that need torch (first start only), alone, before anything else holds memory: models/prepare.py.
+    subprocess.run([sys.executable, "-m", "models.prepare"], env=env, stdout=subprocess.DEVNULL)
     workers = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)]
     cmd = streamlit_command(args.address, args.port, settings.max_upload_mb)
     print(f"SurgLens on http://{args.address}:{args.port}  (worker pid {workers[0].pid}; Ctrl+C stops both)",

@@ -1,5 +1,9 @@
 """Library page: upload videos, follow their analysis, search the cases, build teaching sets.
 
+Ordinary files go through st.file_uploader (held in memory, so capped at ORDINARY_UPLOAD_MB and dropped
+from memory once ingested); large recordings through the large-recording uploader, which streams them
+to disk under `surglens serve` (app/upload_links.py), or by their path on this machine.
+
 Layout only: storage, probing, the job queue, search and collections live in library/.
 """
 from __future__ import annotations
@@ -11,15 +15,17 @@ import streamlit as st
 
 from analysis.charts import report_figures
 from analysis.moments import clock, display_name
+from app import upload_links, video_links
 from app.resources import case_thumbnail, version_of
 from app.state import init_state
-from app.widgets import analysis_progress, export_controls, library_or_stop, open_case
+from app.widgets import POLL_S, analysis_progress, export_controls, forget_uploads, library_or_stop, open_case
 from library import CaseFilter, CaseRecord, Library, LibraryError
 from library.db import Status
 from library.export import export_collection, export_file_name
 from library.store import CASE_ORDERS
 
 PAGE_SIZE = 25
+ORDINARY_UPLOAD_MB = 200.0  # st.file_uploader's cap: Streamlit keeps an upload in memory for the whole session
 STATUS_ICON = {Status.QUEUED: ":material/schedule:", Status.RUNNING: ":material/autorenew:",
                Status.DONE: ":material/check_circle:", Status.FAILED: ":material/error:"}
 
@@ -30,16 +36,19 @@ st.title("Case library")
 
 # ------------------------------------------------------------------ upload
 
-# The smaller of the library's limit and the server's (`surglens serve` makes them equal; a bare
-# `streamlit run` elsewhere has Streamlit's default), so the browser refuses a larger file with this number.
-upload_mb = min(settings.max_upload_mb, float(st.get_option("server.maxUploadSize")))
+# The smallest of the library's limit, the server's (`surglens serve` makes them equal; a bare `streamlit run`
+# elsewhere has Streamlit's default) and ORDINARY_UPLOAD_MB, so the browser refuses a larger file with this
+# number: Streamlit holds an uploaded file in memory for the whole session, larger ones go to the disk-streamed
+# large-recording uploader or the import by path.
+upload_mb = min(settings.max_upload_mb, float(st.get_option("server.maxUploadSize")), ORDINARY_UPLOAD_MB)
 upload_title = st.text_input(
     "Name the case (optional)", key=f"upload_title_{st.session_state['upload_key']}", max_chars=200,
     placeholder="e.g. Difficult Calot triangle, teaching case 3; without a name it is \"Case <number>\"",
     help="Shown instead of \"Case <number>\". Several videos at once are numbered: name 1, name 2, ...")
 uploads = st.file_uploader(
     "Upload laparoscopic videos (" + ", ".join(settings.video_extensions)
-    + f" or any other video file; up to {upload_mb:g} MB each)",
+    + f" or any other video file; up to {upload_mb:g} MB each; larger recordings: the large-recording "
+      "uploader below, or import from this machine)",
     type=None,  # any name: the content decides (MPEG-TS, MPEG-PS, ... from recording towers)
     accept_multiple_files=True,
     max_upload_size=max(1, math.ceil(upload_mb)),
@@ -57,6 +66,7 @@ if uploads:
                 received.append(lib.ingest(upload, title=name or None))
             except (LibraryError, OSError) as exc:
                 errors.append(str(exc) if len(uploads) == 1 else f"video {number} of {len(uploads)}: {exc}")
+        forget_uploads(uploads)  # ingested (or refused): Streamlit need not keep them in memory
     st.session_state["upload_error"] = errors
     st.session_state["last_upload"] = [(case.id, created) for case, created in received]
     if len(uploads) == 1 and received and not received[0][1]:
@@ -64,6 +74,47 @@ if uploads:
                                       f"{received[0][0].title}, opened here. Nothing new was stored.")
         open_case(received[0][0].id)
     st.rerun()
+
+st.markdown(f"**Large recording** (up to {settings.max_upload_mb:g} MB each, streamed to this machine's disk)")
+if not video_links.ROUTES_ACTIVE:
+    st.info("The large-recording uploader needs `surglens serve` (it streams the file to disk instead of "
+            "memory). Started otherwise, import a large recording by its path: \"Import a video file from this "
+            "machine\" below.", icon=":material/info:")
+else:
+    if st.session_state["upload_token"] is None:  # once a session: remove what dead uploads left behind
+        upload_links.sweep(settings.tmp_dir)
+    st.session_state["upload_token"] = upload_links.page_token(st.session_state["upload_token"])
+    # The same HTML on every rerun, so the frame (and an upload in it) is never reloaded.
+    st.iframe(upload_links.uploader_html(st.session_state["upload_token"], settings.max_upload_bytes,
+                                         f"{settings.max_upload_mb:g} MB"),
+              height="content", alt="Large-recording uploader")
+
+    @st.fragment(run_every=POLL_S)
+    def ingest_large_uploads() -> None:
+        """Ingests what the large-recording uploader has streamed to this page's staging folder."""
+        batch = upload_links.verify(st.session_state["upload_token"])
+        staged = upload_links.staged_files(settings.tmp_dir, batch) if batch else []
+        if not staged:
+            return
+        title = str(st.session_state.get(f"upload_title_{st.session_state['upload_key']}") or "").strip()
+        with st.spinner("Checking the video..." if len(staged) == 1 else f"Checking {len(staged)} videos..."):
+            for item in staged:
+                if item.number == 1:  # the first of the files chosen together: a new upload's messages
+                    st.session_state["last_upload"], st.session_state["upload_error"] = [], []
+                name = title and (title if item.count == 1 else f"{title} {item.number}")
+                try:
+                    case, created = lib.ingest_staged(item.path, item.ext, title=name or None)
+                except (LibraryError, OSError) as exc:
+                    error = str(exc) if item.count == 1 else f"video {item.number} of {item.count}: {exc}"
+                    st.session_state["upload_error"] = [*(st.session_state["upload_error"] or ()), error]
+                else:  # recorded at once: a rerun asked for meanwhile stops this run at its next element
+                    st.session_state["last_upload"] = [*(e for e in st.session_state["last_upload"] or ()
+                                                         if e[0] != case.id), (case.id, created)]
+                if item.number == item.count:
+                    st.session_state["upload_key"] += 1  # all of them are in: the name field starts empty again
+        st.rerun()  # the whole page: the banners below, the queue
+
+    ingest_large_uploads()
 
 with st.expander("Import a video file from this machine (for recordings too large to upload)",
                  icon=":material/drive_folder_upload:"):

@@ -46,6 +46,10 @@ class PhaseModelFile:
 
     WHAT = "phase model"  # what a file that fails to load is said not to be
 
+    @classmethod
+    def _read_state(cls, entry: Any) -> dict[str, Any]:
+        return _torch().load(entry.weights, map_location="cpu", weights_only=True)
+
     def state(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -64,7 +68,7 @@ class PhaseModelFile:
 
         entry = resolve_model(ref or "phase")
         try:
-            return cls.from_state(_torch().load(entry.weights, map_location="cpu", weights_only=True))
+            return cls.from_state(cls._read_state(entry))
         except (KeyError, AttributeError, RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError) as exc:
             raise ValueError(f"{str(entry.weights)!r} is not a SurgLens {cls.WHAT}: {exc}") from exc
 

@@ -13,6 +13,7 @@ All three are trained on annotated tool presence with the detector's measured no
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -128,6 +129,46 @@ def build_network(in_dim: int, n_phases: int, config: TemporalConfig, causal: bo
     return Network()
 
 
+class NumpyTCN:
+    """`build_network`'s forward pass in numpy, from its state_dict: inference without importing torch."""
+
+    def __init__(self, weights: dict[str, np.ndarray], config: TemporalConfig, causal: bool):
+        self.weights = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.config, self.causal = config, causal
+
+    def eval(self) -> "NumpyTCN":
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        torch = _torch()
+        return {k: torch.from_numpy(v.copy()) for k, v in self.weights.items()}
+
+    def _conv1x1(self, name: str, x: np.ndarray) -> np.ndarray:
+        return x @ self.weights[f"{name}.weight"][:, :, 0].T + self.weights[f"{name}.bias"]
+
+    def _dilated(self, name: str, x: np.ndarray, d: int) -> np.ndarray:
+        """Kernel-3 convolution over time with zero padding (2d before if causal, else d on each side)."""
+        w = self.weights[f"{name}.weight"]
+        left = 2 * d if self.causal else d
+        padded = np.pad(x, ((left, 2 * d - left), (0, 0)))
+        n = len(x)
+        return sum(padded[k * d: k * d + n] @ w[:, :, k].T for k in range(3)) + self.weights[f"{name}.bias"]
+
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        """(T, D) inputs -> (T, P) logits of the last stage."""
+        x = np.asarray(inputs, dtype=np.float32)
+        for s in range(self.config.stages):
+            if s:
+                z = x - x.max(axis=1, keepdims=True)
+                x = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+            h = self._conv1x1(f"stages.{s}.inp", x)
+            for i in range(self.config.layers):
+                name = f"stages.{s}.layers.{i}"
+                h = h + self._conv1x1(f"{name}.out", np.maximum(self._dilated(f"{name}.conv", h, 2**i), 0))
+            x = self._conv1x1(f"stages.{s}.head", h)
+        return x.astype(np.float64)
+
+
 def _inputs(evidence: np.ndarray, variant: str) -> np.ndarray:
     return np.concatenate([evidence.astype(np.float32), timing_features(variant, len(evidence))], axis=1)
 
@@ -216,6 +257,8 @@ def _fit_network(
 
 
 def _logits(net: Any, inputs: np.ndarray) -> np.ndarray:
+    if isinstance(net, NumpyTCN):
+        return net.logits(inputs)
     torch = _torch()
     with torch.no_grad():
         out = net(torch.from_numpy(inputs.T[None].copy()))[-1][0]
@@ -404,6 +447,17 @@ class TemporalPhaseModel(PhaseModelFile):
         }
 
     @classmethod
+    def _read_state(cls, entry: Any) -> dict[str, Any]:
+        """In a process without torch, a plain copy (models._state): the nets then run in numpy (`NumpyTCN`)."""
+        if "torch" in sys.modules:
+            return super()._read_state(entry)
+        from models._state import plain_state
+        from models.registry import SHA256_KEY, verify_weights, weights_sha256
+
+        verify_weights(entry)
+        return plain_state(entry.weights, str(entry.metadata.get(SHA256_KEY) or weights_sha256(entry.weights)))
+
+    @classmethod
     def from_state(cls, state: dict[str, Any]) -> "TemporalPhaseModel":
         if state.get("format") != MODEL_FORMAT or state.get("kind") != "temporal":
             raise ValueError(f"not a temporal phase model (format {state.get('format')!r})")
@@ -412,6 +466,9 @@ class TemporalPhaseModel(PhaseModelFile):
         names = tuple(state["phase_names"])
         nets = {}
         for variant, weights in state["nets"].items():
+            if all(isinstance(v, np.ndarray) for v in weights.values()):  # a plain copy: no torch in this process
+                nets[variant] = NumpyTCN(weights, config, causal=variant == "online")
+                continue
             in_dim = len(noise.tool_names) + timing_features(variant, 2).shape[1]
             net = build_network(in_dim, len(names), config, causal=variant == "online")
             net.load_state_dict(weights)

@@ -1,5 +1,7 @@
 """The Library page in AppTest: upload, re-upload, bad files, queue, failures, search, teaching sets."""
 
+import pytest
+
 from library.export import export_file_name
 from tests.app.conftest import make_video, open_page, texts
 
@@ -203,3 +205,109 @@ def test_teaching_set_export_name_open_inside_the_set_and_confirmed_deletion(lib
     at = open_page("library")
     at.button(key=f"delete_set_{collection.id}").click().run()
     assert library.list_collections() == [] and library.get_case(first)
+
+
+def test_the_ordinary_uploader_is_capped_and_points_large_recordings_elsewhere(library, monkeypatch):
+    monkeypatch.setenv("SURGLENS_MAX_UPLOAD_MB", "2048")
+    at = open_page("library")
+    uploader = at.file_uploader[0]
+    assert uploader.proto.max_upload_size_mb == 200  # Streamlit holds an upload in memory: ordinary files only
+    assert "up to 200 MB each; larger recordings: the large-recording uploader below, or import" in uploader.label
+
+
+def test_ingested_uploads_leave_streamlits_memory(library, tmp_path, monkeypatch):
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+
+    removed = []
+    remove_file = MemoryUploadedFileManager.remove_file
+
+    def recording(self, session_id, file_id):
+        removed.append(file_id)
+        remove_file(self, session_id, file_id)
+
+    monkeypatch.setattr(MemoryUploadedFileManager, "remove_file", recording)
+    data = make_video(tmp_path / "v.mp4").read_bytes()
+    upload(open_page("library"), "a.mp4", data, ("notes.mp4", b"garbage"))
+    assert len(removed) == 2 and len(set(removed)) == 2  # the stored one and the refused one
+    assert len(library.list_cases()) == 1
+
+
+def test_without_the_route_the_large_uploader_points_to_serve_and_the_import(library):
+    at = open_page("library")
+    assert not at.get("iframe")
+    (note,) = [i.value for i in at.info if "Large" in i.value or "surglens serve" in i.value]
+    assert "needs `surglens serve`" in note and "Import a video file from this machine" in note
+    assert any("Import a video file from this machine" in e.proto.label for e in at.expander)
+
+
+@pytest.fixture
+def upload_route(library, monkeypatch):
+    """The large-recording route as `surglens serve` mounts it (the pages see ROUTES_ACTIVE)."""
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from app import video_links
+
+    monkeypatch.setattr(video_links, "ROUTES_ACTIVE", True)
+    from app import server
+
+    client = TestClient(Starlette(routes=server.routes()))
+
+    def put(at, data: bytes, name: str = "Patient_Smith.mp4", n: int = 1, of: int = 1) -> str:
+        reply = client.put(f"/surglens/upload/{at.session_state['upload_token']}",
+                           params={"name": name, "n": n, "of": of}, content=data)
+        assert reply.status_code == 200 and reply.json()["ok"], reply.text
+        return reply.json()["staged"]
+
+    return put
+
+
+def _tmp_files(library) -> list:
+    return [p for p in (library.settings.data_dir / "tmp").rglob("*") if p.is_file()]
+
+
+def test_a_large_recording_streamed_to_disk_is_stored_and_queued(library, upload_route, tmp_path):
+    at = open_page("library")
+    (frame,) = at.get("iframe")
+    assert f"/surglens/upload/{at.session_state['upload_token']}" in frame.proto.srcdoc
+    assert "Large recording** (up to 2048 MB each" in texts(at)
+    at.text_input(key="upload_title_0").input("Long case")
+    data = make_video(tmp_path / "v.mp4").read_bytes()
+    upload_route(at, data)
+    at.run()
+    assert not at.exception, at.exception
+    (case,) = library.list_cases()
+    assert case.title == "Long case" and case.status == "queued"
+    shown = texts(at)
+    assert "Long case stored and queued for analysis" in shown and "Duration 0:06" in shown
+    assert "Patient_Smith" not in repr(at)
+    assert _tmp_files(library) == []  # the staged file was deleted once ingested
+    assert at.text_input(key="upload_title_1").value == ""  # the next upload starts unnamed
+    frame_again = at.get("iframe")[0]
+    assert frame_again.proto.srcdoc == frame.proto.srcdoc  # the same frame: an upload in it goes on
+
+    upload_route(at, data, name="copy.MOV")  # the same recording again
+    at.run()
+    assert "Already in the library as Long case" in texts(at) and len(library.list_cases()) == 1
+    assert at.title[0].value == "Case library"  # stays on the page (other uploads may be running in the frame)
+
+    upload_route(at, b"not a video at all")
+    at.run()
+    assert at.error[0].value.startswith("Upload rejected: not a readable video")
+    assert _tmp_files(library) == [] and len(library.list_cases()) == 1
+
+
+def test_large_recordings_chosen_together_are_numbered(library, upload_route, tmp_path):
+    at = open_page("library")
+    at.text_input(key="upload_title_0").input("Teaching")
+    upload_route(at, make_video(tmp_path / "a.mp4", seed=1).read_bytes(), n=1, of=3)
+    at.run()
+    assert "Teaching 1 stored and queued" in texts(at)
+    assert at.text_input(key="upload_title_0").value == "Teaching"  # kept for the others of the three
+    upload_route(at, make_video(tmp_path / "b.mp4", seed=2).read_bytes(), n=2, of=3)
+    upload_route(at, b"garbage", n=3, of=3)
+    at.run()
+    assert [c.title for c in library.list_cases(order="oldest")] == ["Teaching 1", "Teaching 2"]
+    shown = texts(at)
+    assert "Teaching 1 stored and queued" in shown and "Teaching 2 stored and queued" in shown
+    assert at.error[0].value.startswith("Upload rejected: video 3 of 3: not a readable video")

@@ -83,10 +83,14 @@ def _serve(monkeypatch, tmp_path, argv: list[str]) -> list[tuple[list[str], dict
         def terminate(self):
             pass
 
+    prepared = []
     monkeypatch.setenv("SURGLENS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(subprocess, "Popen", Process)
+    monkeypatch.setattr(subprocess, "run", lambda cmd, env=None, **kw: prepared.append((cmd, env, list(started))))
     monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's own SIGTERM handling
     assert main(["serve", *argv]) == 0
+    # The models' torch-needing exports run first, alone (models/prepare.py), with the offline environment.
+    assert [(cmd[-2:], env["YOLO_OFFLINE"], before) for cmd, env, before in prepared] == [(["-m", "models.prepare"], "True", [])]
     return started
 
 

@@ -165,7 +165,7 @@ shipped_anatomy = pytest.mark.skipif(not (REPO / "assets" / "models" / "anatomy"
 
 
 @shipped_anatomy
-@pytest.mark.skipif(not __import__("importlib").util.find_spec("openvino"), reason="openvino not installed (the fast extra)")
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("openvino"), reason="openvino not installed")
 def test_openvino_anatomy_matches_torch(tmp_path, monkeypatch):
     from models.anatomy.model import AnatomyModel
 
@@ -185,3 +185,29 @@ def test_bad_anatomy_backend():
 
     with pytest.raises(ValueError, match="anatomy backend must be one of .*, got 'tpu'"):
         AnatomyModel(backend="tpu")
+
+
+@shipped_anatomy
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("openvino"), reason="openvino not installed")
+def test_openvino_anatomy_never_imports_torch(tmp_path):
+    """Settings and CVS head from a plain copy, the segmenter from its IR (made by a child when missing)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from models.anatomy.model import AnatomyModel
+        m = AnatomyModel()
+        frame = (np.random.default_rng(0).random((240, 427, 3)) * 255).astype(np.uint8)
+        (r,) = m([frame])
+        assert m.backend == "openvino" and r.labels.shape == (240, 427) and set(r.cvs) == {"C1", "C2", "C3"}, r.cvs
+        assert "torch" not in sys.modules
+        print("ok")
+        """)
+    env = {"PATH": "/usr/bin:/bin", "SURGLENS_DATA_DIR": str(tmp_path / "data")}  # nothing cached: children convert
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+    cache = tmp_path / "data" / "cache"
+    assert len(list((cache / "openvino").glob("anatomy-*.xml"))) == 1 and len(list((cache / "states").glob("*.npz"))) == 1

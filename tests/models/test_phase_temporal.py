@@ -149,6 +149,50 @@ def test_fit_predict_and_round_trip(model, tmp_path):
     assert back.temperatures == model.temperatures
 
 
+def test_numpy_networks_give_the_torch_probabilities(model, tmp_path):
+    """A process without torch runs the nets in numpy (NumpyTCN) from a plain copy: the same numbers."""
+    from models._state import plain_state
+    from models.phase.temporal import NumpyTCN
+
+    path = model.save(tmp_path / "weights.pt")
+    plain = TemporalPhaseModel.from_state(plain_state(path, "0" * 64))
+    assert all(isinstance(n, NumpyTCN) for n in plain.nets.values()) and set(plain.nets) == set(model.nets)
+    evidence = model.noise.sample(_synthetic_operation(np.random.default_rng(9))[1], np.random.default_rng(9))
+    for variant in model.nets:  # causal ("online") and centred convolutions
+        np.testing.assert_allclose(plain.probabilities(evidence, variant), model.probabilities(evidence, variant), atol=1e-5)
+    back = TemporalPhaseModel.from_state(plain.state())  # saving a numpy model writes torch tensors again
+    np.testing.assert_allclose(back.probabilities(evidence, "clip"), model.probabilities(evidence, "clip"), atol=1e-6)
+
+
+@pytest.mark.skipif(not (MODELS_DIR / "phase" / "weights.pt").is_file(), reason="needs the shipped phase model")
+def test_the_shipped_model_loads_without_torch(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.conftest import REPO
+
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from models.phase import load_phase_model
+        m = load_phase_model()
+        ev = np.random.default_rng(0).random((900, len(m.tool_names))).astype(np.float32)
+        np.save(sys.argv[1], np.stack([m.probabilities(ev, v) for v in ("offline", "online", "clip")]))
+        assert "torch" not in sys.modules
+        print("ok")
+        """)
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "p.npy")], cwd=REPO, capture_output=True,
+                         text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "SURGLENS_DATA_DIR": str(tmp_path / "d")})
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+    from models.phase import load_phase_model
+
+    m = load_phase_model()  # torch is loaded here: the torch networks
+    ev = np.random.default_rng(0).random((900, len(m.tool_names))).astype(np.float32)
+    expected = np.stack([m.probabilities(ev, v) for v in ("offline", "online", "clip")])
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, atol=1e-5)
+
+
 def test_short_videos_are_clips(model):
     evidence = np.zeros((120, len(TOOLS)), np.float32)
     assert model.choose_variant(evidence) == "clip"
