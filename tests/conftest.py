@@ -8,6 +8,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SURGLENS_SHARED_DATA", REPO.parent / "shared" / "data"))
+# One cache of derived model files (OpenVINO exports, plain weight copies) for the whole run, whatever data
+# folder a test or a server it starts uses: each is made once, not in every test's tmp library. Tests of the
+# caching itself give their child processes an environment without it.
+os.environ.setdefault("SURGLENS_CACHE_DIR", str(REPO / "data" / "cache"))
 
 
 def shared_path(*parts: str) -> Path:
@@ -36,9 +40,6 @@ def cholec_clips() -> list[Path]:
 @pytest.fixture(autouse=True)
 def _offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YOLO_OFFLINE", "1")
-    # One cache of derived model files (OpenVINO exports, plain weight copies) for the whole run, whatever
-    # data folder a test uses: each is made once, not in every test's tmp library.
-    monkeypatch.setenv("SURGLENS_CACHE_DIR", os.environ.get("SURGLENS_CACHE_DIR") or str(REPO / "data" / "cache"))
 
 
 # -- tiny synthetic videos (written with PyAV directly, never with video.VideoWriter) -----------

@@ -23,7 +23,7 @@ class FakeAnatomyModel:
     classes = list(CLASSES)
 
     class entry:
-        weights = "fake.pt"
+        name, weights = "fake-anatomy", "fake.pt"
 
     def __call__(self, frames, indices=None):
         out = []

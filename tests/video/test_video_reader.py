@@ -201,8 +201,8 @@ def test_auto_choice(tiny_video, vfr_video):
     assert FrameReader(tiny_video, strict=True).backend == "pyav"
 
 
-def test_auto_falls_back_when_decord_is_missing(tiny_video, monkeypatch):
-    monkeypatch.setattr(video.reader, "_decord_available", lambda: False)
+def test_auto_picks_opencv_for_every_frame_and_pyav_without_opencv(tiny_video, monkeypatch):
+    monkeypatch.setattr(video.reader, "_decord_available", lambda: False)  # auto never picks decord anyway
     assert FrameReader(tiny_video, sample_fps="all").backend == ("opencv" if "opencv" in AVAILABLE else "pyav")
     monkeypatch.setattr(video.reader, "_opencv_available", lambda: False)
     reader = FrameReader(tiny_video, skip_nonref=False)
