@@ -182,7 +182,8 @@ class OpenVINOBoxes:
         """(xyxy float32, confidence float32, class id int64) per RGB frame; thresholds default to the settings."""
         if conf is not None or iou is not None or max_det is not None:
             saved = self.conf, self.iou, self.max_det
-            self.conf, self.iou, self.max_det = conf or self.conf, iou or self.iou, max_det or self.max_det
+            self.conf, self.iou, self.max_det = (saved[0] if conf is None else conf, saved[1] if iou is None else iou,
+                                                 saved[2] if max_det is None else max_det)
             try:
                 return self(frames)
             finally:
