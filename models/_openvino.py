@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from models._state import CHILD_ENV
+from models._state import run_child as run_torch_child
 from models._ultralytics import cache_dir, load_ultralytics
 
 INSTALL_HINT = "pip install 'openvino>=2024,<2027' (a SurgLens dependency; INT8 also needs: pip install 'surglens[fast]')"
@@ -266,19 +267,12 @@ def compiled_torch_module(module: Any, example: Any, key: str, threads: int | No
     return compiled_ir(path, threads)
 
 
-CHILD_ENV = "SURGLENS_EXPORT_CHILD"  # set in the child: it exports in-process and never starts another
-
-
 def run_child(args: list[str]) -> None:
     """Run `python -m models._openvino ARGS` (an export that needs torch) in a child process; raise on failure."""
-    if os.environ.get(CHILD_ENV):
-        raise RuntimeError(f"an export child may not start another ({args[0]})")
-    env = dict(os.environ, **{CHILD_ENV: "1"}, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                                                          os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, "-m", "models._openvino", *args], capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"OpenVINO export ({args[0]}) failed: {tail[0]}")
+    try:
+        run_torch_child("models._openvino", args)
+    except RuntimeError as exc:
+        raise RuntimeError(f"OpenVINO export ({args[0]}) failed: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,14 +42,26 @@ def plain_state(weights: str | Path, sha256: str, trusted: bool = False) -> dict
     path = states_cache_dir() / f"{sha256[:16]}.npz"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "models._state", str(weights), str(path)] + (["--trusted"] if trusted else [])
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                                            os.environ.get("PYTHONPATH", "")]))
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if done.returncode != 0 or not path.is_file():
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise ValueError(f"cannot read weights {str(weights)!r}: {tail[0]}")
+        try:
+            run_child("models._state", [str(weights), str(path), *(["--trusted"] if trusted else [])])
+        except RuntimeError as exc:
+            raise ValueError(f"cannot read weights {str(weights)!r}: {exc}") from None
     return read_plain(path)
+
+
+CHILD_ENV = "SURGLENS_EXPORT_CHILD"  # set in the child: it works in-process and never starts another
+
+
+def run_child(module: str, args: list[str]) -> None:
+    """Run `python -m MODULE ARGS` (work that needs torch) in a child process; RuntimeError with its last line."""
+    if os.environ.get(CHILD_ENV):
+        raise RuntimeError(f"a model-export child may not start another ({module} {args[:1]})")
+    env = dict(os.environ, **{CHILD_ENV: "1"}, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                                                          os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(tail[0])
 
 
 def _read_with_torch(weights: str | Path, trusted: bool) -> dict[str, Any]:

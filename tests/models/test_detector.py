@@ -215,7 +215,7 @@ def test_an_export_child_never_starts_another(monkeypatch):
     from models._openvino import CHILD_ENV, run_child
 
     monkeypatch.setenv(CHILD_ENV, "1")
-    with pytest.raises(RuntimeError, match="an export child may not start another"):
+    with pytest.raises(RuntimeError, match="a model-export child may not start another"):
         run_child(["convert-anatomy", "weights.pt"])
 
 
